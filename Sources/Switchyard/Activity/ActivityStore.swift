@@ -1,0 +1,45 @@
+import Foundation
+
+enum ActivityStore {
+    static func insert(_ tx: SQLTx, _ entry: ActivityEntry) throws {
+        try tx.execute(
+            """
+            INSERT INTO activity_entries (id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
+                                          workspace_id, app_id, ip, outcome, detail, request_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            entry.id, entry.occurredAt, entry.actorType, entry.actorId, entry.actorLabel, entry.action, entry.targetType,
+            entry.targetId, entry.workspaceId, entry.appId, entry.ip, entry.outcome.rawValue, entry.detail, entry.requestId)
+    }
+
+    /// Newest first; `after` is the id of the last entry of the previous page.
+    static func list(_ tx: SQLTx, _ filter: ActivityFilter) throws -> [ActivityEntry] {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        func add(_ condition: String, _ value: SQLBindable?) {
+            guard let value else { return }
+            conditions.append(condition)
+            arguments.append(value.sqlValue)
+        }
+        add("action = ?", filter.action)
+        add("actor_id = ?", filter.actorID)
+        add("workspace_id = ?", filter.workspaceID)
+        add("target_id = ?", filter.targetID)
+        add("outcome = ?", filter.outcome?.rawValue)
+        add("occurred_at >= ?", filter.since)
+        add("occurred_at < ?", filter.until)
+        add("id < ?", filter.after)
+        let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        arguments.append(.int(Int64(filter.limit)))
+        return try tx.query("SELECT * FROM activity_entries \(clause) ORDER BY id DESC LIMIT ?", arguments).map { row in
+            ActivityEntry(
+                id: try row.string("id"), occurredAt: try row.date("occurred_at"), actorType: try row.string("actor_type"),
+                actorId: row.optionalString("actor_id"), actorLabel: row.optionalString("actor_label"),
+                action: try row.string("action"), targetType: row.optionalString("target_type"),
+                targetId: row.optionalString("target_id"), workspaceId: row.optionalString("workspace_id"),
+                appId: row.optionalString("app_id"), ip: row.optionalString("ip"),
+                outcome: ActivityEntry.Outcome(rawValue: try row.string("outcome")) ?? .success,
+                detail: row.optionalString("detail"), requestId: row.optionalString("request_id"))
+        }
+    }
+}

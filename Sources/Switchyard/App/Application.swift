@@ -1,0 +1,100 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import NIOConcurrencyHelpers
+import Prometheus
+import ServiceLifecycle
+
+/// Everything a running Switchyard holds, built once and handed to routes and workers.
+public struct AppServices: Sendable {
+    public let configuration: AppConfiguration
+    public let database: Database
+    public let clock: any WallClock
+    public let activity: ActivityService
+    public let mail: MailService
+    public let mailSender: MailSender
+    public let identity: IdentityService
+
+    public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        self.clock = clock
+        activity = ActivityService(database: database, clock: clock)
+        mail = MailService(database: database, clock: clock)
+        let smtp = configuration.smtpURL.map { SMTPClient(url: $0, from: configuration.mailFrom) }
+        mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
+        identity = IdentityService(database: database, clock: clock, passwords: Passwords(cost: configuration.bcryptCost),
+                                   activity: activity, mail: mail, publicURL: configuration.publicURL)
+    }
+
+    /// Opens the database the configuration names and brings its schema up to date.
+    public static func open(_ configuration: AppConfiguration, clock: any WallClock = SystemClock(), logger: Logger) async throws -> AppServices {
+        let database = try await Database.open(configuration.databaseURL, logger: logger)
+        try await Migrator.migrate(database, now: clock.now)
+        return AppServices(configuration: configuration, database: database, clock: clock, logger: logger)
+    }
+}
+
+/// The process-wide metrics registry: swift-metrics has one global factory, bootstrapped once.
+public enum AppMetrics {
+    private static let state = NIOLockedValueBox<PrometheusCollectorRegistry?>(nil)
+
+    public static var registry: PrometheusCollectorRegistry {
+        state.withLockedValue { current in
+            if let current { return current }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            current = registry
+            return registry
+        }
+    }
+}
+
+public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    let configuration = services.configuration
+    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize))
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
+    router.add(middleware: AuthenticationMiddleware(identity: services.identity))
+    IdentityRoutes(identity: services.identity, maximumBodySize: configuration.maximumBodySize,
+                   secureCookies: configuration.publicURL.hasPrefix("https:")).add(to: router)
+    ActivityRoutes(activity: services.activity).add(to: router)
+    MailRoutes(mail: services.mail).add(to: router)
+    return router
+}
+
+/// Delivers the outbox in the background until shutdown.
+struct MailSenderService: Service {
+    let sender: MailSender
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    // Drain everything due before sleeping, so a burst is not paced by the interval.
+                    while try await sender.deliverDue() > 0 && !Task.isCancelled {}
+                } catch {
+                    logger.warning("mail sender: \(error)")
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+public func buildApplication(_ services: AppServices, logger: Logger,
+                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let configuration = services.configuration
+    return Application(
+        router: buildRouter(services),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
+        services: [MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger)],
+        onServerRunning: onServerRunning,
+        logger: logger)
+}

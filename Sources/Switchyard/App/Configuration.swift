@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Everything `switchyard serve` can be told, with defaults that run on a laptop with no setting.
+public struct AppConfiguration: Sendable {
+    public var databaseURL: DatabaseURL
+    public var host: String
+    public var port: Int
+    public var publicURL: String
+    /// Where the SQLite file (by default) and the generated secret key live.
+    public var dataDirectory: String
+    public var secretKey: String?
+    public var smtpURL: SMTPURL?
+    public var mailFrom: String
+    public var maximumBodySize: Int
+    public var bcryptCost: UInt8
+    public var ownerEmail: String
+    public var mailPollInterval: Duration
+    public var logLevel: Logger.Level
+
+    public init(
+        databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        publicURL: String? = nil,
+        dataDirectory: String = "switchyard-data",
+        secretKey: String? = nil,
+        smtpURL: SMTPURL? = nil,
+        mailFrom: String = "Switchyard <switchyard@localhost>",
+        maximumBodySize: Int = 1 << 20,
+        bcryptCost: UInt8 = 11,
+        ownerEmail: String = "owner@example.com",
+        mailPollInterval: Duration = .seconds(1),
+        logLevel: Logger.Level = .info
+    ) {
+        self.databaseURL = databaseURL
+        self.host = host
+        self.port = port
+        self.publicURL = publicURL ?? "http://\(host == "0.0.0.0" ? "localhost" : host):\(port)"
+        self.dataDirectory = dataDirectory
+        self.secretKey = secretKey
+        self.smtpURL = smtpURL
+        self.mailFrom = mailFrom
+        self.maximumBodySize = maximumBodySize
+        self.bcryptCost = bcryptCost
+        self.ownerEmail = ownerEmail
+        self.mailPollInterval = mailPollInterval
+        self.logLevel = logLevel
+    }
+}
+
+/// The master key that seals third-party credentials: `--secret-key`, or a key file created with
+/// mode 0600 in the data folder on first start.
+public enum SecretKey {
+    public static func load(configured: String?, dataDirectory: String) throws -> [UInt8] {
+        if let configured {
+            let bytes = Array(configured.utf8)
+            guard bytes.count >= 32 else {
+                throw ConfigurationError("--secret-key must be at least 32 characters (try: openssl rand -hex 32)")
+            }
+            return bytes
+        }
+        let path = (dataDirectory as NSString).appendingPathComponent("secret.key")
+        if let data = FileManager.default.contents(atPath: path), data.count >= 32 {
+            return Array(data)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        var rng = SystemRandomNumberGenerator()
+        let hex = (0..<32).map { _ in String(format: "%02x", rng.next() as UInt8) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("cannot write the secret key file \(path); set --secret-key or make the data folder writable")
+        }
+        return Array(hex.utf8)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// A request body the API accepts: its JSON keys, so that a misspelt or unknown field is refused
+/// rather than silently ignored.
+public protocol RequestBody: Decodable, Sendable {
+    static var keys: Set<String> { get }
+}
+
+extension Request {
+    /// Reads and decodes a JSON object body strictly: malformed JSON is a 400, a body over `limit`
+    /// a 413, and an unknown field, wrong type or missing field a 422 naming the field.
+    public mutating func decodeBody<T: RequestBody>(_ type: T.Type, limit: Int) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw APIError.tooLarge(limit)
+        }
+        return try JSONBody.decode(type, from: Data(buffer.readableBytesView))
+    }
+}
+
+public enum JSONBody {
+    public static func decode<T: RequestBody>(_ type: T.Type, from data: Data) throws -> T {
+        if data.isEmpty { throw APIError.malformed("The request body is empty; send a JSON object.") }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            throw APIError.malformed("The request body is not valid JSON.")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw APIError.validation("The request body must be a JSON object.")
+        }
+        if let unknown = dictionary.keys.filter({ !T.keys.contains($0) }).sorted().first {
+            throw APIError.validation(
+                "Unknown field `\(unknown)`. Known fields: \(T.keys.sorted().joined(separator: ", ")).", field: unknown)
+        }
+        do {
+            return try JSONCoding.decoder.decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw map(error)
+        }
+    }
+
+    static func map(_ error: DecodingError) -> APIError {
+        switch error {
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            return .validation("`\(field)` must be \(describe(type)).", field: field)
+        case .valueNotFound(let type, let context):
+            let field = path(context.codingPath)
+            return .validation("`\(field)` must be \(describe(type)), not null.", field: field)
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return .validation("`\(field)` is required.", field: field)
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            return .validation("`\(field)`: \(context.debugDescription)", field: field.isEmpty ? nil : field)
+        @unknown default:
+            return .validation("The request body does not have the expected shape.")
+        }
+    }
+
+    /// The field path as the client wrote it (snake_case, `a.b[0]`).
+    static func path(_ keys: [any CodingKey]) -> String {
+        var out = ""
+        for key in keys {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                if !out.isEmpty { out += "." }
+                out += snakeCase(key.stringValue)
+            }
+        }
+        return out
+    }
+
+    static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for character in name {
+            if character.isUppercase {
+                out += "_" + character.lowercased()
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        case is Int.Type, is Int64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Date.Type: return "an RFC 3339 time"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "of type \(name)"
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Turns every error into a problem document and stamps `X-Request-Id` on every answer, so a
+/// client can quote it and an operator find the matching log lines.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let maximumBodySize: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = context.id
+            return response
+        } catch var error as APIError {
+            error.headers[.requestID] = context.id
+            throw error
+        } catch {
+            var problem = Self.problem(for: error, path: request.uri.path, maximumBodySize: maximumBodySize, context: context)
+            problem.headers[.requestID] = context.id
+            throw problem
+        }
+    }
+
+    static func problem(for error: Error, path: String, maximumBodySize: Int, context: Context) -> APIError {
+        switch error {
+        case is NIOTooManyBytesError:
+            return .tooLarge(maximumBodySize)
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound:
+                return APIError(.notFound, "route-not-found", "Not found",
+                                detail: "There is no route at \(path.prefix(200)); see docs/openapi.yaml for the API.")
+            case .methodNotAllowed:
+                return APIError(.methodNotAllowed, "method-not-allowed", "Method not allowed",
+                                detail: "\(path.prefix(200)) does not accept this method; see docs/openapi.yaml.")
+            case .contentTooLarge:
+                return .tooLarge(maximumBodySize)
+            default:
+                return APIError(error.status, "http-\(error.status.code)", error.status.reasonPhrase,
+                                detail: error.body ?? error.status.reasonPhrase)
+            }
+        case let error as DecodingError:
+            return JSONBody.map(error)
+        default:
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return .internalError(context.id)
+        }
+    }
+}
+
+/// Resolves `Authorization: Bearer …` or the session cookie into a `Principal`. A request with
+/// no credentials goes on anonymous (routes that need a caller refuse it); a wrong token is
+/// refused here, and the refusal is recorded.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    static let sessionCookie = "sy_session"
+    let identity: IdentityService
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if let header = request.headers[.authorization] {
+            guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+                throw APIError.unauthenticated("The Authorization header must be `Bearer <token>`.")
+            }
+            let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            context.principal = try await identity.authenticate(token: token, audit: context.audit(nil))
+        } else if let secret = request.cookies[Self.sessionCookie]?.value {
+            context.principal = try await identity.authenticate(session: secret)
+        }
+        return try await next(request, context)
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+}

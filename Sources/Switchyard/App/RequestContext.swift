@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public let remoteIP: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteIP = source.channel.remoteAddress?.ipAddress
+    }
+
+    public var responseEncoder: JSONEncoder { JSONCoding.encoder }
+    public var requestDecoder: JSONDecoder { JSONCoding.decoder }
+
+    /// The caller, or 401 when the request carried no credentials.
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else {
+            throw APIError.unauthenticated("Send an API token as `Authorization: Bearer sy_…`, or sign in with POST /v1/sessions.")
+        }
+        return principal
+    }
+
+    /// Who did it and from where, for activity entries.
+    public func audit(_ principal: Principal?) -> AuditContext {
+        AuditContext(
+            actorType: principal?.actorType ?? "anonymous",
+            actorID: principal?.actorID,
+            actorLabel: principal?.email,
+            appID: nil,
+            ip: remoteIP,
+            requestID: id)
+    }
+}
+
+/// The actor, origin and request of a change, carried from routes to services and into the
+/// activity log.
+public struct AuditContext: Sendable {
+    public var actorType: String
+    public var actorID: String?
+    public var actorLabel: String?
+    public var appID: String?
+    public var ip: String?
+    public var requestID: String?
+
+    public static func system(_ label: String) -> AuditContext {
+        AuditContext(actorType: "system", actorID: nil, actorLabel: label, appID: nil, ip: nil, requestID: nil)
+    }
+}
+
+public enum JSONCoding {
+    public static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected an RFC 3339 time such as 2026-01-31T12:00:00Z")
+            }
+            return date
+        }
+        return decoder
+    }
+}
+
+/// RFC 3339 UTC times with milliseconds, the API's one time format.
+public enum RFC3339 {
+    public static func format(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    public static func parse(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
+            return date
+        }
+        return try? Date(text, strategy: .iso8601)
+    }
+}

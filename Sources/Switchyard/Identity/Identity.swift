@@ -1,0 +1,105 @@
+import Foundation
+
+public enum Role: String, Codable, Sendable, CaseIterable {
+    case owner, admin
+    case integrationAdmin = "integration_admin"
+    case developer, member
+
+    /// Who manages users.
+    public static let userManagers: Set<Role> = [.owner, .admin]
+    /// Who will manage integrations, apps and webhooks.
+    public static let integrationManagers: Set<Role> = [.owner, .admin, .integrationAdmin]
+    /// Everyone who reads the platform's data through the API (developers use the portal only).
+    public static let readers: Set<Role> = [.owner, .admin, .integrationAdmin, .member]
+}
+
+public enum WorkspaceMode: String, Codable, Sendable {
+    case live, sandbox
+}
+
+/// `live` tokens (`sy_live_…`) reach every workspace; `test` tokens (`sy_test_…`) only sandboxes.
+public enum TokenMode: String, Codable, Sendable {
+    case live, test
+}
+
+public struct Organization: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var createdAt: Date
+}
+
+public struct Workspace: Codable, Sendable {
+    public var id: String
+    public var name: String
+    public var mode: WorkspaceMode
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public struct User: Codable, Sendable {
+    public var id: String
+    public var email: String
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// A personal API token as listed: never the secret, only how to recognise it.
+public struct APIToken: Codable, Sendable {
+    public var id: String
+    public var userId: String
+    public var name: String
+    public var mode: TokenMode
+    public var prefix: String
+    public var lastFour: String
+    public var workspaces: [String]?
+    public var expiresAt: Date?
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+    public var createdAt: Date
+}
+
+/// The answer to a token's creation: the only time its secret is shown.
+public struct CreatedAPIToken: Codable, Sendable {
+    public var token: String
+    public var apiToken: APIToken
+}
+
+/// Who is calling, resolved once per request by the authentication middleware.
+public struct Principal: Sendable {
+    public var userID: String
+    public var email: String
+    public var role: Role
+    public var tokenID: String?
+    public var tokenName: String?
+    public var tokenMode: TokenMode?
+    /// The workspaces a scoped token may reach; nil reaches every workspace.
+    public var tokenWorkspaces: [String]?
+    public var sessionID: String?
+
+    public var actorType: String { tokenID != nil ? "api_token" : "user" }
+    public var actorID: String { tokenID ?? userID }
+
+    /// 403 unless the caller has one of `roles`.
+    public func require(_ roles: Set<Role>, to action: String) throws {
+        guard roles.contains(role) else {
+            let names = Role.allCases.filter(roles.contains).map(\.rawValue).joined(separator: ", ")
+            throw APIError.forbidden("Only \(names) may \(action); you are \(role.rawValue).")
+        }
+    }
+
+    /// 403 when a scoped or test token is used on a workspace it may not reach.
+    public func requireAccess(to workspace: Workspace) throws {
+        if tokenMode == .test && workspace.mode == .live {
+            throw APIError.forbidden("A test token (sy_test_…) reaches only sandbox workspaces; \(workspace.id) is live. Use a live token.")
+        }
+        if let allowed = tokenWorkspaces, !allowed.contains(workspace.id) {
+            throw APIError.forbidden("This API token is limited to other workspaces than \(workspace.id).")
+        }
+    }
+
+    public func canSee(_ workspace: Workspace) -> Bool {
+        (try? requireAccess(to: workspace)) != nil
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+
+/// API tokens, sessions and authentication.
+extension IdentityService {
+    static let sessionLifetime: TimeInterval = 14 * 24 * 3600
+    static let sessionPrefix = "sys_"
+
+    func tokenRecord(_ token: String, userID: String, name: String, mode: TokenMode, workspaces: [String]?,
+                     expiresAt: Date?, now: Date) -> APIToken {
+        APIToken(id: ID.make("tok", at: now), userId: userID, name: name, mode: mode, prefix: TokenFormat.prefix(for: mode),
+                 lastFour: String(token.suffix(4)), workspaces: workspaces, expiresAt: expiresAt, lastUsedAt: nil,
+                 revokedAt: nil, createdAt: now)
+    }
+
+    /// Creates a token for `userID`. `principal` is nil for the command line, which acts as the system.
+    public func createToken(_ input: CreateTokenInput, for userID: String, by principal: Principal?, audit: AuditContext) async throws -> CreatedAPIToken {
+        if let principal {
+            try principal.require(Role.readers, to: "create API tokens")
+        }
+        let name = try Validate.name(input.name)
+        let mode = input.mode ?? (principal?.tokenMode ?? .live)
+        if principal?.tokenMode == .test && mode == .live {
+            throw APIError.forbidden("A test token cannot create a live token.")
+        }
+        let now = clock.now
+        if let expiresAt = input.expiresAt, expiresAt <= now {
+            throw APIError.validation("`expires_at` must be in the future.", field: "expires_at")
+        }
+        var scope = input.workspaces.map { Array(Set($0)).sorted() }
+        if let limits = principal?.tokenWorkspaces {
+            // A scoped token may only hand out what it has.
+            let requested = scope ?? limits
+            guard Set(requested).isSubset(of: limits) else {
+                throw APIError.forbidden("A token limited to some workspaces can only create tokens for those workspaces.")
+            }
+            scope = requested
+        }
+        if scope?.isEmpty == true {
+            throw APIError.validation("`workspaces` must list at least one workspace id, or be left out for all.", field: "workspaces")
+        }
+        let token = TokenFormat.generate(prefix: TokenFormat.prefix(for: mode))
+        let record = tokenRecord(token, userID: userID, name: name, mode: mode, workspaces: scope, expiresAt: input.expiresAt, now: now)
+        try await database.write { [scope] tx in
+            if let scope {
+                let found = try IdentityStore.workspaces(tx, ids: scope)
+                if let missing = scope.first(where: { id in !found.contains { $0.id == id } }) {
+                    throw APIError.validation("Workspace \(missing) does not exist.", field: "workspaces")
+                }
+                if mode == .test, let live = found.first(where: { $0.mode == .live }) {
+                    throw APIError.validation("A test token reaches only sandbox workspaces; \(live.id) is live.", field: "workspaces")
+                }
+            }
+            try IdentityStore.insert(tx, record, secretHash: TokenFormat.hash(token))
+            try activity.record(tx, audit, action: "api_token.created", targetType: "api_token", targetID: record.id,
+                                detail: "name \(name), mode \(mode.rawValue)")
+        }
+        return CreatedAPIToken(token: token, apiToken: record)
+    }
+
+    /// The caller's tokens; owners and admins may ask for everyone's with `all`.
+    public func listTokens(by principal: Principal, all: Bool, after: String?, limit: Int) async throws -> [APIToken] {
+        try principal.require(Role.readers, to: "list API tokens")
+        if all { try principal.require(Role.userManagers, to: "list every user's API tokens") }
+        let userID = all ? nil : principal.userID
+        return try await database.read { tx in try IdentityStore.tokens(tx, userID: userID, after: after, limit: limit) }
+    }
+
+    /// Revokes a token; the next request that uses it is refused. Owners and admins may revoke
+    /// anyone's token, others only their own.
+    public func revokeToken(id: String, by principal: Principal, audit: AuditContext) async throws -> APIToken {
+        try principal.require(Role.readers, to: "revoke API tokens")
+        let now = clock.now
+        return try await database.write { tx in
+            guard ID.isValid(id, prefix: "tok"), var token = try IdentityStore.token(tx, id: id),
+                  token.userId == principal.userID || Role.userManagers.contains(principal.role)
+            else { throw APIError.notFound("API token", id) }
+            if token.revokedAt == nil {
+                try IdentityStore.revokeToken(tx, id: id, at: now)
+                token.revokedAt = now
+                try activity.record(tx, audit, action: "api_token.revoked", targetType: "api_token", targetID: id)
+            }
+            return token
+        }
+    }
+
+    /// Resolves a bearer token. Refusals are recorded in the activity log with the token's last
+    /// four characters at most, never the token.
+    public func authenticate(token: String, audit: AuditContext) async throws -> Principal {
+        guard TokenFormat.isWellFormed(token) else {
+            try await refuse(audit, "malformed token", detail: "The token is not a Switchyard API token (sy_live_… or sy_test_…).")
+        }
+        let hash = TokenFormat.hash(token)
+        guard let (record, user) = try await database.read({ tx in try IdentityStore.tokenWithUser(tx, secretHash: hash) }) else {
+            try await refuse(audit, "unknown token …\(token.suffix(4))", detail: "The API token is not valid.")
+        }
+        let now = clock.now
+        if record.revokedAt != nil {
+            try await refuse(audit, "revoked token \(record.id)", detail: "The API token was revoked.")
+        }
+        if let expiresAt = record.expiresAt, expiresAt <= now {
+            try await refuse(audit, "expired token \(record.id)", detail: "The API token expired at \(RFC3339.format(expiresAt)).")
+        }
+        // Last use is a write; once a minute per token is precise enough and keeps reads cheap.
+        if record.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
+            try await database.write { tx in try IdentityStore.touchToken(tx, id: record.id, at: now) }
+        }
+        return Principal(userID: user.id, email: user.email, role: user.role, tokenID: record.id, tokenName: record.name,
+                         tokenMode: record.mode, tokenWorkspaces: record.workspaces, sessionID: nil)
+    }
+
+    private func refuse(_ audit: AuditContext, _ why: String, detail: String) async throws -> Never {
+        try await activity.recordFailure(audit, action: "api_token.rejected", detail: why)
+        throw APIError.unauthenticated(detail)
+    }
+
+    // MARK: sessions
+
+    public struct SignedIn: Sendable {
+        public var secret: String
+        public var user: User
+        public var expiresAt: Date
+    }
+
+    public func signIn(email: String, password: String, audit: AuditContext) async throws -> SignedIn {
+        let address = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let found = try await database.read { tx in try IdentityStore.userWithPassword(tx, email: address) }
+        var audit = audit
+        audit.actorLabel = address
+        guard let (user, hash) = found, try await passwords.verify(password, hash: hash) else {
+            try await activity.recordFailure(audit, action: "session.created", detail: "wrong email or password")
+            throw APIError.unauthenticated("The email or password is wrong.")
+        }
+        audit.actorType = "user"
+        audit.actorID = user.id
+        let now = clock.now
+        let secret = TokenFormat.generate(prefix: Self.sessionPrefix)
+        let expiresAt = now.addingTimeInterval(Self.sessionLifetime)
+        try await database.write { [audit] tx in
+            let id = ID.make("ses", at: now)
+            try IdentityStore.insertSession(tx, id: id, userID: user.id, secretHash: TokenFormat.hash(secret), createdAt: now, expiresAt: expiresAt)
+            try activity.record(tx, audit, action: "session.created", targetType: "user", targetID: user.id)
+        }
+        return SignedIn(secret: secret, user: user, expiresAt: expiresAt)
+    }
+
+    /// Resolves a session cookie; nil when it is unknown or expired (the caller is then anonymous).
+    public func authenticate(session secret: String) async throws -> Principal? {
+        guard TokenFormat.isWellFormed(secret, prefixes: [Self.sessionPrefix]) else { return nil }
+        let hash = TokenFormat.hash(secret)
+        guard let session = try await database.read({ tx in try IdentityStore.sessionWithUser(tx, secretHash: hash) }),
+              session.expiresAt > clock.now
+        else { return nil }
+        return Principal(userID: session.user.id, email: session.user.email, role: session.user.role, tokenID: nil,
+                         tokenName: nil, tokenMode: nil, tokenWorkspaces: nil, sessionID: session.id)
+    }
+
+    public func signOut(_ principal: Principal, audit: AuditContext) async throws {
+        guard let sessionID = principal.sessionID else {
+            throw APIError.validation("This request is authenticated by an API token, not a session; revoke the token with DELETE /v1/tokens/{id}.")
+        }
+        try await database.write { tx in
+            try IdentityStore.deleteSession(tx, id: sessionID)
+            try activity.record(tx, audit, action: "session.deleted", targetType: "user", targetID: principal.userID)
+        }
+    }
+}

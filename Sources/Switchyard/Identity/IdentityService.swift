@@ -1,0 +1,183 @@
+import Foundation
+
+/// Organization, workspaces, users and API tokens: validation, permission checks and rules.
+public struct IdentityService: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let passwords: Passwords
+    let activity: ActivityService
+    let mail: MailService
+    let publicURL: String
+
+    public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService,
+                mail: MailService, publicURL: String) {
+        self.database = database
+        self.clock = clock
+        self.passwords = passwords
+        self.activity = activity
+        self.mail = mail
+        self.publicURL = publicURL
+    }
+
+    // MARK: first start
+
+    public struct Bootstrap: Sendable {
+        public var email: String
+        public var password: String
+        public var token: String
+        public var workspace: Workspace
+    }
+
+    /// On a first start with no user: the organization, a live workspace, the owner and a token.
+    /// Returns nil when a user exists already (or another process got there first).
+    public func bootstrapIfEmpty(ownerEmail: String, organizationName: String = "My organization") async throws -> Bootstrap? {
+        if try await database.read({ tx in try IdentityStore.userCount(tx) }) > 0 { return nil }
+        let email = try Validate.email(ownerEmail, field: "owner email")
+        let password = Passwords.generate()
+        let hash = try await passwords.hash(password)
+        let now = clock.now
+        let token = TokenFormat.generate(prefix: TokenFormat.prefix(for: .live))
+        let audit = AuditContext.system("first start")
+        do {
+            return try await database.write { tx in
+                guard try IdentityStore.userCount(tx) == 0 else { return nil }
+                if try IdentityStore.organization(tx) == nil {
+                    try IdentityStore.insert(tx, Organization(id: ID.make("org", at: now), name: organizationName, createdAt: now))
+                }
+                let workspace = Workspace(id: ID.make("ws", at: now), name: "Default", mode: .live, createdAt: now, updatedAt: now)
+                try IdentityStore.insert(tx, workspace)
+                let owner = User(id: ID.make("usr", at: now), email: email, name: "Owner", role: .owner, createdAt: now, updatedAt: now)
+                try IdentityStore.insert(tx, owner, passwordHash: hash)
+                let record = tokenRecord(token, userID: owner.id, name: "First start", mode: .live, workspaces: nil, expiresAt: nil, now: now)
+                try IdentityStore.insert(tx, record, secretHash: TokenFormat.hash(token))
+                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: owner.id)
+                return Bootstrap(email: email, password: password, token: token, workspace: workspace)
+            }
+        } catch StorageError.uniqueViolation {
+            return nil
+        }
+    }
+
+    // MARK: users
+
+    public func createUser(_ input: CreateUserInput, by principal: Principal?, audit: AuditContext) async throws -> CreatedUser {
+        if let principal {
+            try principal.require(Role.userManagers, to: "create users")
+            if input.role == .owner && principal.role != .owner {
+                throw APIError.forbidden("Only an owner may create another owner.")
+            }
+        }
+        let email = try Validate.email(input.email)
+        let name = try Validate.name(input.name ?? email.split(separator: "@").first.map(String.init) ?? email)
+        var generated: String?
+        let password: String
+        if let given = input.password {
+            guard given.count >= Passwords.minimumLength else {
+                throw APIError.validation("`password` must be at least \(Passwords.minimumLength) characters.", field: "password")
+            }
+            password = given
+        } else {
+            password = Passwords.generate()
+            generated = password
+        }
+        let hash = try await passwords.hash(password)
+        let now = clock.now
+        let user = User(id: ID.make("usr", at: now), email: email, name: name, role: input.role, createdAt: now, updatedAt: now)
+        let signIn = publicURL
+        do {
+            try await database.write { tx in
+                try IdentityStore.insert(tx, user, passwordHash: hash)
+                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: user.id,
+                                    detail: "role \(user.role.rawValue)")
+                try mail.enqueue(tx, to: email, subject: "Your Switchyard account",
+                                 body: """
+                                 Hello \(name),
+
+                                 An account with the role \(user.role.rawValue) was created for you on Switchyard.
+                                 Sign in at \(signIn) with this email address and the password you were given.
+                                 """)
+            }
+        } catch StorageError.uniqueViolation {
+            throw APIError.conflict("A user with the email \(email) exists already.", field: "email")
+        }
+        return CreatedUser(user: user, password: generated)
+    }
+
+    public func listUsers(by principal: Principal, after: String?, limit: Int) async throws -> [User] {
+        try principal.require(Role.readers, to: "list users")
+        return try await database.read { tx in try IdentityStore.users(tx, after: after, limit: limit) }
+    }
+
+    public func user(id: String, by principal: Principal) async throws -> User {
+        try principal.require(Role.readers, to: "read users")
+        guard ID.isValid(id, prefix: "usr"), let user = try await database.read({ tx in try IdentityStore.user(tx, id: id) }) else {
+            throw APIError.notFound("user", id)
+        }
+        return user
+    }
+
+    public func user(email: String) async throws -> User? {
+        let email = email.lowercased()
+        return try await database.read { tx in try IdentityStore.userWithPassword(tx, email: email)?.0 }
+    }
+
+    // MARK: workspaces
+
+    public func createWorkspace(_ input: CreateWorkspaceInput, by principal: Principal, audit: AuditContext) async throws -> Workspace {
+        try principal.require(Role.userManagers, to: "create workspaces")
+        let name = try Validate.name(input.name)
+        let now = clock.now
+        let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: input.mode ?? .live, createdAt: now, updatedAt: now)
+        try await database.write { tx in
+            try IdentityStore.insert(tx, workspace)
+            try activity.record(tx, audit, action: "workspace.created", targetType: "workspace", targetID: workspace.id,
+                                workspaceID: workspace.id)
+        }
+        return workspace
+    }
+
+    public func listWorkspaces(by principal: Principal, after: String?, limit: Int) async throws -> [Workspace] {
+        try principal.require(Role.readers, to: "list workspaces")
+        // Filtering after the read can leave a page short; a scoped token sees few workspaces, so
+        // reading a wider page keeps that rare without a per-token query.
+        let rows = try await database.read { tx in try IdentityStore.workspaces(tx, after: after, limit: 1000) }
+        return Array(rows.filter(principal.canSee).prefix(limit))
+    }
+
+    /// The workspace, if it exists and the caller may reach it; features call this first.
+    public func workspace(id: String, by principal: Principal) async throws -> Workspace {
+        try principal.require(Role.readers, to: "read workspaces")
+        guard ID.isValid(id, prefix: "ws"),
+              let workspace = try await database.read({ tx in try IdentityStore.workspace(tx, id: id) })
+        else { throw APIError.notFound("workspace", id) }
+        try principal.requireAccess(to: workspace)
+        return workspace
+    }
+
+    public func updateWorkspace(id: String, _ input: UpdateWorkspaceInput, by principal: Principal, audit: AuditContext) async throws -> Workspace {
+        var workspace = try await self.workspace(id: id, by: principal)
+        try principal.require(Role.userManagers, to: "change workspaces")
+        if let mode = input.mode, mode != workspace.mode {
+            throw APIError.validation("`mode` is fixed when a workspace is created; create a \(mode.rawValue) workspace instead.", field: "mode")
+        }
+        if let name = input.name { workspace.name = try Validate.name(name) }
+        workspace.updatedAt = clock.now
+        let updated = workspace
+        try await database.write { tx in
+            try IdentityStore.updateWorkspace(tx, updated)
+            try activity.record(tx, audit, action: "workspace.updated", targetType: "workspace", targetID: updated.id,
+                                workspaceID: updated.id)
+        }
+        return updated
+    }
+}
+
+extension IdentityService {
+    public func organization(by principal: Principal) async throws -> Organization {
+        try principal.require(Role.readers, to: "read the organization")
+        guard let organization = try await database.read({ tx in try IdentityStore.organization(tx) }) else {
+            throw APIError.notFound("organization", "-")
+        }
+        return organization
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+
+/// What an engine provides; features never see an engine, only `Database`.
+protocol DatabaseEngine: Sendable {
+    var dialect: SQLDialect { get }
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T
+    func close() async
+}
+
+/// The one way into storage: `try await database.write { tx in … }` and `database.read { tx in … }`.
+/// Bodies are synchronous and run on the engine's own threads, never on Swift's shared
+/// concurrency threads or an event loop, so a whole transaction runs without a hop per statement.
+public final class Database: Sendable {
+    let engine: any DatabaseEngine
+    public let url: DatabaseURL
+
+    public var dialect: SQLDialect { engine.dialect }
+
+    init(engine: any DatabaseEngine, url: DatabaseURL) {
+        self.engine = engine
+        self.url = url
+    }
+
+    /// Opens the database the URL names; migrations are run separately (`Migrator`).
+    public static func open(_ url: DatabaseURL, logger: Logger) async throws -> Database {
+        switch url {
+        case .sqlite(let path):
+            return Database(engine: try SQLiteEngine(path: path, logger: logger), url: url)
+        case .postgres(let config):
+            return Database(engine: try await PostgresEngine(config: config, logger: logger), url: url)
+        }
+    }
+
+    /// Runs `body` in a write transaction. On SQLite it shares a commit with other waiting units, in
+    /// a savepoint of its own: if it throws, only its own changes are undone.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+        try await engine.write(body)
+    }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+        try await engine.read(body)
+    }
+
+    public func close() async {
+        await engine.close()
+    }
+}
+
+/// `sqlite:///absolute/path`, `sqlite://relative/path`, or
+/// `postgres://user:password@host:port/db?sslmode=disable|prefer|require`.
+public enum DatabaseURL: Sendable, CustomStringConvertible, Equatable {
+    case sqlite(path: String)
+    case postgres(PostgresURL)
+
+    public static let defaultSQLite = "sqlite://switchyard-data/switchyard.sqlite"
+
+    public init(parsing string: String) throws {
+        if string.hasPrefix("sqlite://") {
+            let path = String(string.dropFirst("sqlite://".count))
+            guard !path.isEmpty else { throw StorageError.invalidURL("sqlite URL has no path; use sqlite:///absolute/path or sqlite://relative/path") }
+            self = .sqlite(path: path)
+        } else if string.hasPrefix("postgres://") || string.hasPrefix("postgresql://") {
+            self = .postgres(try PostgresURL(parsing: string))
+        } else {
+            throw StorageError.invalidURL("expected sqlite:///path or postgres://user@host:port/db")
+        }
+    }
+
+    /// The URL without any password, for logs.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite://\(path)"
+        case .postgres(let p): return "postgres://\(p.user)@\(p.host):\(p.port)/\(p.database)"
+        }
+    }
+}
+
+public struct PostgresURL: Sendable, Equatable {
+    public enum TLSMode: String, Sendable { case disable, prefer, require }
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var tls: TLSMode
+    /// Connections held per process (one per thread of the engine's pool).
+    public var poolSize: Int
+    /// Tests give each suite its own schema in one database.
+    public var searchPath: String?
+
+    public init(parsing string: String) throws {
+        guard let components = URLComponents(string: string), let host = components.host, !host.isEmpty else {
+            throw StorageError.invalidURL("could not read host from the postgres URL")
+        }
+        self.host = host
+        self.port = components.port ?? 5432
+        self.user = components.user ?? "postgres"
+        self.password = components.password
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        self.database = path.isEmpty ? self.user : path
+        var tls = TLSMode.disable
+        var poolSize = 16
+        var searchPath: String?
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                guard let mode = TLSMode(rawValue: item.value ?? "") else {
+                    throw StorageError.invalidURL("sslmode must be disable, prefer or require")
+                }
+                tls = mode
+            case "pool_size":
+                guard let size = Int(item.value ?? ""), (1...256).contains(size) else {
+                    throw StorageError.invalidURL("pool_size must be a number from 1 to 256")
+                }
+                poolSize = size
+            case "search_path":
+                searchPath = item.value
+            default:
+                throw StorageError.invalidURL("unknown parameter \(item.name); known: sslmode, pool_size, search_path")
+            }
+        }
+        self.tls = tls
+        self.poolSize = poolSize
+        self.searchPath = searchPath
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// PostgreSQL through postgres-nio. A body runs on a thread of a dedicated pool with a connection of
+/// its own and waits for each statement's answer, so stores stay synchronous; the event loops only
+/// move bytes and Swift's concurrency threads never block.
+final class PostgresEngine: DatabaseEngine {
+    let dialect = SQLDialect.postgres
+    private let threads: NIOThreadPool
+    private let eventLoops: MultiThreadedEventLoopGroup
+    private let connections: PostgresConnectionPool
+
+    init(config: PostgresURL, logger: Logger) async throws {
+        threads = NIOThreadPool(numberOfThreads: config.poolSize)
+        threads.start()
+        eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        connections = try PostgresConnectionPool(config: config, eventLoops: eventLoops, logger: logger)
+        // Fail at start, with the reason, rather than on the first request.
+        _ = try await read { tx in try tx.query("SELECT 1 AS one") }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+        try await threads.runIfActive { [connections] in
+            try connections.withConnection { connection in
+                let tx = PostgresTx(connection: connection, logger: connections.logger)
+                try tx.execute("BEGIN")
+                do {
+                    let result = try body(tx)
+                    try tx.execute("COMMIT")
+                    return result
+                } catch {
+                    _ = try? tx.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+        try await threads.runIfActive { [connections] in
+            try connections.withConnection { connection in
+                try body(PostgresTx(connection: connection, logger: connections.logger))
+            }
+        }
+    }
+
+    func close() async {
+        connections.closeAll()
+        try? await threads.shutdownGracefully()
+        try? await eventLoops.shutdownGracefully()
+    }
+}
+
+/// Connections handed to pool threads. There are never more bodies running than threads, and as
+/// many connections as threads at most, so taking one never waits.
+final class PostgresConnectionPool: Sendable {
+    let logger: Logger
+    private let config: PostgresConnection.Configuration
+    private let eventLoops: MultiThreadedEventLoopGroup
+    private let idle = NIOLockedValueBox<[PostgresConnection]>([])
+    private let nextID = ManagedAtomicCounter()
+
+    init(config url: PostgresURL, eventLoops: MultiThreadedEventLoopGroup, logger: Logger) throws {
+        self.logger = logger
+        self.eventLoops = eventLoops
+        let tls: PostgresConnection.Configuration.TLS
+        switch url.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var config = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
+        var parameters = [
+            ("statement_timeout", "30s"),
+            ("idle_in_transaction_session_timeout", "60s"),
+            ("application_name", "switchyard"),
+        ]
+        if let searchPath = url.searchPath { parameters.append(("search_path", searchPath)) }
+        config.options.additionalStartupParameters = parameters
+        config.options.connectTimeout = .seconds(10)
+        self.config = config
+    }
+
+    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let connection = try take()
+        do {
+            let result = try body(connection)
+            give(connection)
+            return result
+        } catch {
+            // A broken connection is dropped; the next body opens a new one.
+            if !connection.isClosed { give(connection) }
+            throw error
+        }
+    }
+
+    private func take() throws -> PostgresConnection {
+        if let connection = idle.withLockedValue({ $0.popLast() }), !connection.isClosed {
+            return connection
+        }
+        do {
+            return try PostgresConnection.connect(
+                on: eventLoops.next(), configuration: config, id: nextID.next(), logger: logger
+            ).wait()
+        } catch {
+            throw StorageError.unavailable("cannot connect to PostgreSQL at \(config.host ?? "?"):\(config.port ?? 0): \(String(reflecting: error))")
+        }
+    }
+
+    private func give(_ connection: PostgresConnection) {
+        idle.withLockedValue { $0.append(connection) }
+    }
+
+    func closeAll() {
+        let all = idle.withLockedValue { list -> [PostgresConnection] in
+            defer { list.removeAll() }
+            return list
+        }
+        for connection in all { try? connection.close().wait() }
+    }
+}
+
+final class ManagedAtomicCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
+    func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
+}
+
+struct PostgresTx: SQLTx {
+    let connection: PostgresConnection
+    let logger: Logger
+    var dialect: SQLDialect { .postgres }
+
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        let result = try run(sql, arguments)
+        return result.metadata.rows ?? 0
+    }
+
+    func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        let result = try run(sql, arguments)
+        guard let first = result.rows.first else { return [] }
+        let columns = first.map(\.columnName)
+        return try result.rows.map { row in
+            SQLRow(columns: columns, values: try row.map(SQLValue.init(cell:)))
+        }
+    }
+
+    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        var bindings = PostgresBindings(capacity: arguments.count)
+        for argument in arguments {
+            switch argument {
+            case .null: bindings.appendNull()
+            case .int(let i): bindings.append(i)
+            case .double(let d): bindings.append(d)
+            case .text(let s): bindings.append(s)
+            case .blob(let b): bindings.append(ByteBuffer(bytes: b))
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: PostgresPlaceholders.convert(sql), binds: bindings)
+        do {
+            return try connection.query(query, logger: logger).wait()
+        } catch let error as PSQLError {
+            throw PostgresEngineError.map(error)
+        }
+    }
+}
+
+enum PostgresEngineError {
+    static func map(_ error: PSQLError) -> Error {
+        switch error.serverInfo?[.sqlState] {
+        case "23505": return StorageError.uniqueViolation(error.serverInfo?[.constraintName] ?? "unique")
+        case "23503": return StorageError.foreignKeyViolation(error.serverInfo?[.constraintName] ?? "foreign key")
+        default: return error
+        }
+    }
+}
+
+/// Rewrites `?` placeholders as `$1, $2…` outside quoted strings, remembering each statement.
+enum PostgresPlaceholders {
+    private static let cache = NIOLockedValueBox<[String: String]>([:])
+
+    static func convert(_ sql: String) -> String {
+        if let hit = cache.withLockedValue({ $0[sql] }) { return hit }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        var inQuote = false
+        for character in sql {
+            if character == "'" { inQuote.toggle() }
+            if character == "?" && !inQuote {
+                number += 1
+                out += "$\(number)"
+            } else {
+                out.append(character)
+            }
+        }
+        cache.withLockedValue { $0[sql] = out }
+        return out
+    }
+}
+
+extension SQLValue {
+    init(cell: PostgresCell) throws {
+        guard cell.bytes != nil else {
+            self = .null
+            return
+        }
+        switch cell.dataType {
+        case .int2, .int4, .int8: self = .int(try cell.decode(Int64.self))
+        case .float4, .float8: self = .double(try cell.decode(Double.self))
+        case .bool: self = .int(try cell.decode(Bool.self) ? 1 : 0)
+        case .bytea:
+            var buffer = try cell.decode(ByteBuffer.self)
+            self = .blob(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        case .numeric: self = .double(Double(try cell.decode(String.self)) ?? 0)
+        default: self = .text(try cell.decode(String.self))
+        }
+    }
+}

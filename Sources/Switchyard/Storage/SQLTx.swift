@@ -1,0 +1,148 @@
+import Foundation
+
+/// A value bound to or read from a statement. Booleans are stored as integers 0/1 and times as
+/// integer milliseconds since 1970 on both engines, so the same SQL reads the same on each.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
+    public init(stringLiteral value: String) { self = .text(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(nilLiteral: ()) { self = .null }
+}
+
+/// Converts Swift values into statement arguments.
+public protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+extension String: SQLBindable { public var sqlValue: SQLValue { .text(self) } }
+extension Int: SQLBindable { public var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Int64: SQLBindable { public var sqlValue: SQLValue { .int(self) } }
+extension Double: SQLBindable { public var sqlValue: SQLValue { .double(self) } }
+extension Bool: SQLBindable { public var sqlValue: SQLValue { .int(self ? 1 : 0) } }
+extension Date: SQLBindable { public var sqlValue: SQLValue { .int(self.millisecondsSince1970) } }
+extension SQLValue: SQLBindable { public var sqlValue: SQLValue { self } }
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    public var sqlValue: SQLValue { self.map(\.sqlValue) ?? .null }
+}
+
+extension Date {
+    public var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
+    public init(millisecondsSince1970 ms: Int64) { self.init(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+/// One row of a result, with its values in column order.
+public struct SQLRow: Sendable {
+    public let columns: [String]
+    public let values: [SQLValue]
+
+    public init(columns: [String], values: [SQLValue]) {
+        self.columns = columns
+        self.values = values
+    }
+
+    public subscript(_ column: String) -> SQLValue {
+        guard let index = columns.firstIndex(of: column) else { return .null }
+        return values[index]
+    }
+
+    public func string(_ column: String) throws -> String {
+        guard let value = optionalString(column) else { throw StorageError.missingColumn(column) }
+        return value
+    }
+
+    public func optionalString(_ column: String) -> String? {
+        switch self[column] {
+        case .text(let s): return s
+        case .int(let i): return String(i)
+        case .double(let d): return String(d)
+        case .blob(let b): return String(decoding: b, as: UTF8.self)
+        case .null: return nil
+        }
+    }
+
+    public func int(_ column: String) throws -> Int64 {
+        guard let value = optionalInt(column) else { throw StorageError.missingColumn(column) }
+        return value
+    }
+
+    public func optionalInt(_ column: String) -> Int64? {
+        switch self[column] {
+        case .int(let i): return i
+        case .double(let d): return Int64(d)
+        case .text(let s): return Int64(s)
+        default: return nil
+        }
+    }
+
+    public func bool(_ column: String) -> Bool { (optionalInt(column) ?? 0) != 0 }
+
+    public func date(_ column: String) throws -> Date { Date(millisecondsSince1970: try int(column)) }
+
+    public func optionalDate(_ column: String) -> Date? { optionalInt(column).map(Date.init(millisecondsSince1970:)) }
+}
+
+/// The engine a transaction runs on, for the few statements that differ between them.
+public enum SQLDialect: String, Sendable {
+    case sqlite
+    case postgres
+
+    /// Appended to a `SELECT` that claims jobs: PostgreSQL lets other processes skip claimed rows;
+    /// SQLite has a single writer, so the claim is already exclusive.
+    public var skipLocked: String { self == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
+}
+
+/// A transaction handle: plain synchronous SQL with `?` placeholders. Stores are written against
+/// this, once, for both engines.
+public protocol SQLTx {
+    var dialect: SQLDialect { get }
+    /// Runs a statement and returns the number of rows it changed.
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
+    func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+}
+
+extension SQLTx {
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: SQLBindable...) throws -> Int {
+        try execute(sql, arguments.map(\.sqlValue))
+    }
+
+    public func query(_ sql: String, _ arguments: SQLBindable...) throws -> [SQLRow] {
+        try query(sql, arguments.map(\.sqlValue))
+    }
+
+    public func queryOne(_ sql: String, _ arguments: SQLBindable...) throws -> SQLRow? {
+        try query(sql, arguments.map(\.sqlValue)).first
+    }
+
+    /// `?, ?, ?` for an `IN (...)` list of `count` values.
+    public func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+}
+
+public enum StorageError: Error, CustomStringConvertible, Sendable {
+    /// A unique constraint refused the row; `detail` names the constraint or columns, never values.
+    case uniqueViolation(String)
+    case foreignKeyViolation(String)
+    case missingColumn(String)
+    case unavailable(String)
+    case invalidURL(String)
+
+    public var description: String {
+        switch self {
+        case .uniqueViolation(let d): return "unique constraint failed: \(d)"
+        case .foreignKeyViolation(let d): return "foreign key constraint failed: \(d)"
+        case .missingColumn(let c): return "column \(c) is missing or null"
+        case .unavailable(let d): return "database unavailable: \(d)"
+        case .invalidURL(let d): return "invalid database URL: \(d)"
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// Every table, in the order it was introduced. Never edit a released migration: add one.
+/// Times are BIGINT milliseconds since 1970 and booleans BIGINT 0/1 on both engines.
+public enum Schema {
+    public static let all: [Migration] = [
+        Migration(1, "identity", [
+            """
+            CREATE TABLE organizations (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE workspaces (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+                password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE UNIQUE INDEX users_email ON users (email)",
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id), name TEXT NOT NULL,
+                mode TEXT NOT NULL, display_prefix TEXT NOT NULL, last_four TEXT NOT NULL,
+                secret_hash TEXT NOT NULL, workspace_ids TEXT, expires_at BIGINT, last_used_at BIGINT,
+                revoked_at BIGINT, created_at BIGINT NOT NULL)
+            """,
+            "CREATE UNIQUE INDEX api_tokens_secret_hash ON api_tokens (secret_hash)",
+            "CREATE INDEX api_tokens_user ON api_tokens (user_id, id)",
+            """
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
+                secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+            "CREATE UNIQUE INDEX sessions_secret_hash ON sessions (secret_hash)",
+        ]),
+        Migration(2, "mail and activity", [
+            """
+            CREATE TABLE mail_messages (
+                id TEXT PRIMARY KEY, recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
+                status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL,
+                locked_until BIGINT, last_error TEXT, created_at BIGINT NOT NULL, sent_at BIGINT)
+            """,
+            "CREATE INDEX mail_messages_due ON mail_messages (status, next_attempt_at)",
+            """
+            CREATE TABLE activity_entries (
+                id TEXT PRIMARY KEY, occurred_at BIGINT NOT NULL, actor_type TEXT NOT NULL, actor_id TEXT,
+                actor_label TEXT, action TEXT NOT NULL, target_type TEXT, target_id TEXT,
+                workspace_id TEXT, app_id TEXT, ip TEXT, outcome TEXT NOT NULL, detail TEXT,
+                request_id TEXT)
+            """,
+            "CREATE INDEX activity_entries_action ON activity_entries (action, id)",
+            "CREATE INDEX activity_entries_workspace ON activity_entries (workspace_id, id)",
+        ]),
+    ]
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Switchyard
+
+@main
+struct SwitchyardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchyard",
+        abstract: "Switchyard, the self-hosted integration hub.",
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every command shares; each flag falls back to a `SWITCHYARD_*` environment variable.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "sqlite:///path or postgres://user@host:port/db?sslmode=disable|prefer|require (env SWITCHYARD_DATABASE_URL)")
+    var databaseURL: String?
+
+    @Option(help: "Folder for the SQLite file and the generated secret key (env SWITCHYARD_DATA_DIR)")
+    var dataDir: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env SWITCHYARD_LOG_LEVEL)")
+    var logLevel: String?
+
+    func value(_ flag: String?, _ variable: String) -> String? {
+        flag ?? ProcessInfo.processInfo.environment["SWITCHYARD_\(variable)"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func configuration() throws -> AppConfiguration {
+        var configuration = AppConfiguration()
+        if let dataDir = value(dataDir, "DATA_DIR") {
+            configuration.dataDirectory = dataDir
+            configuration.databaseURL = .sqlite(path: (dataDir as NSString).appendingPathComponent("switchyard.sqlite"))
+        }
+        if let url = value(databaseURL, "DATABASE_URL") {
+            configuration.databaseURL = try DatabaseURL(parsing: url)
+        }
+        if let level = value(logLevel, "LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            configuration.logLevel = parsed
+        }
+        return configuration
+    }
+
+    func bootstrapLogging(_ level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "switchyard")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (migrations run first).")
+
+    @OptionGroup var common: DatabaseOptions
+    @Option(help: "Address to listen on (env SWITCHYARD_HOST; default 127.0.0.1)") var host: String?
+    @Option(help: "Port to listen on (env SWITCHYARD_PORT; default 8080)") var port: Int?
+    @Option(help: "The URL users reach this server at, for links in mail (env SWITCHYARD_PUBLIC_URL)") var publicURL: String?
+    @Option(help: "Master key for sealing credentials, 32+ characters (env SWITCHYARD_SECRET_KEY; default: a key file in the data folder)")
+    var secretKey: String?
+    @Option(help: "smtp://[user:password@]host:port; without it mail is logged and kept in the outbox (env SWITCHYARD_SMTP_URL)")
+    var smtpURL: String?
+    @Option(help: "From address of outgoing mail (env SWITCHYARD_MAIL_FROM)") var mailFrom: String?
+    @Option(help: "Largest request body in bytes (env SWITCHYARD_MAX_BODY_SIZE; default 1048576)") var maxBodySize: Int?
+    @Option(help: "Email of the owner created on first start (env SWITCHYARD_OWNER_EMAIL)") var ownerEmail: String?
+
+    func run() async throws {
+        var configuration = try common.configuration()
+        if let host = common.value(host, "HOST") { configuration.host = host }
+        if let port = port ?? common.value(nil, "PORT").flatMap(Int.init) { configuration.port = port }
+        configuration.publicURL = common.value(publicURL, "PUBLIC_URL") ?? "http://\(configuration.host == "0.0.0.0" ? "localhost" : configuration.host):\(configuration.port)"
+        configuration.secretKey = common.value(secretKey, "SECRET_KEY")
+        if let smtp = common.value(smtpURL, "SMTP_URL") { configuration.smtpURL = try SMTPURL(parsing: smtp) }
+        if let from = common.value(mailFrom, "MAIL_FROM") { configuration.mailFrom = from }
+        if let size = maxBodySize ?? common.value(nil, "MAX_BODY_SIZE").flatMap(Int.init) {
+            guard size >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
+            configuration.maximumBodySize = size
+        }
+        if let email = common.value(ownerEmail, "OWNER_EMAIL") { configuration.ownerEmail = email }
+
+        let logger = common.bootstrapLogging(configuration.logLevel)
+        _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)
+        let started = ContinuousClock.now
+        let services = try await AppServices.open(configuration, logger: logger)
+        if let first = try await services.identity.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
+            // Straight to the file descriptor: print() is block-buffered when stdout is a pipe.
+            FileHandle.standardOutput.write(Data("""
+            First start: created the owner account and the workspace "\(first.workspace.name)" (\(first.workspace.id)).
+            Sign in at \(configuration.publicURL) with
+              email: \(first.email)
+              password: \(first.password)
+            API token (use as `Authorization: Bearer …`):
+              token: \(first.token)
+            These are shown once; keep them somewhere safe.
+
+            """.utf8))
+        }
+        let url = configuration.publicURL
+        let database = configuration.databaseURL.description
+        let app = buildApplication(services, logger: logger) { _ in
+            logger.info("switchyard is listening", metadata: [
+                "url": "\(url)", "database": "\(database)", "startup": "\(ContinuousClock.now - started)"])
+        }
+        try await app.runService()
+        await services.database.close()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bring the database schema up to date and exit.")
+    @OptionGroup var common: DatabaseOptions
+
+    func run() async throws {
+        let configuration = try common.configuration()
+        let logger = common.bootstrapLogging(configuration.logLevel)
+        let database = try await Database.open(configuration.databaseURL, logger: logger)
+        let applied = try await Migrator.migrate(database)
+        print(applied.isEmpty ? "The schema is up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", "))")
+        await database.close()
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage users.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user; prints the password when one is generated.")
+        @OptionGroup var common: DatabaseOptions
+        @Option(help: "Email address") var email: String
+        @Option(help: "owner, admin, integration_admin, developer or member") var role: String
+        @Option(help: "Password (10+ characters); generated when left out") var password: String?
+        @Option(help: "Display name") var name: String?
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let configuration = try common.configuration()
+            let services = try await AppServices.open(configuration, logger: common.bootstrapLogging(configuration.logLevel))
+            let created = try await services.identity.createUser(
+                CreateUserInput(email: email, name: name, role: role, password: password), by: nil, audit: .system("command line"))
+            await services.database.close()
+            print("Created \(created.user.role.rawValue) \(created.user.email) (\(created.user.id)).")
+            if let generated = created.password { print("password: \(generated)") }
+        }
+    }
+}
+
+struct Tokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage API tokens.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API token for a user; prints only the token.")
+        @OptionGroup var common: DatabaseOptions
+        @Option(help: "The user's email") var email: String
+        @Option(help: "A name to recognise the token by") var name: String
+        @Option(help: "Limit the token to this workspace id (repeatable)") var workspace: [String] = []
+        @Option(help: "live or test") var mode: String = "live"
+
+        func run() async throws {
+            guard let mode = TokenMode(rawValue: mode) else { throw ValidationError("--mode must be live or test") }
+            let configuration = try common.configuration()
+            let services = try await AppServices.open(configuration, logger: common.bootstrapLogging(configuration.logLevel))
+            guard let user = try await services.identity.user(email: email) else {
+                throw ValidationError("no user has the email \(email)")
+            }
+            let created = try await services.identity.createToken(
+                CreateTokenInput(name: name, mode: mode, workspaces: workspace.isEmpty ? nil : workspace),
+                for: user.id, by: nil, audit: .system("command line"))
+            print(created.token)
+            await services.database.close()
+        }
+    }
+}
