@@ -35,6 +35,7 @@ public final class Database: Sendable {
 
     /// Runs `body` in a write transaction. On SQLite it shares a commit with other waiting units, in
     /// a savepoint of its own: if it throws, only its own changes are undone.
+    @discardableResult
     public func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         try await engine.write(body)
     }

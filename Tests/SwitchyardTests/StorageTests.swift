@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+
+@testable import Switchyard
+
+struct UnitFailure: Error {}
+
+@Suite("Storage")
+struct StorageTests {
+    static let tables = [
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL, n BIGINT NOT NULL)",
+        "CREATE TABLE item_events (id TEXT PRIMARY KEY, item_id TEXT NOT NULL, kind TEXT NOT NULL)",
+    ]
+
+    static func makeTables(_ database: Database) async throws {
+        try await database.write { tx in for sql in tables { try tx.execute(sql) } }
+    }
+
+    /// One unit as the features write it: a row and its event, in one transaction.
+    static func writeUnit(_ database: Database, _ n: Int, fail: Bool = false) async throws -> String {
+        try await database.write { tx in
+            let id = ID.make("itm")
+            try tx.execute("INSERT INTO items (id, name, n) VALUES (?, ?, ?)", id, "item \(n)", n)
+            try tx.execute("INSERT INTO item_events (id, item_id, kind) VALUES (?, ?, ?)", ID.make("evt"), id, "created")
+            if fail { throw UnitFailure() }
+            return id
+        }
+    }
+
+    @Test("64 concurrent writers all commit, each unit whole")
+    func concurrentWriters() async throws {
+        try await TestDatabase.with(poolSize: 8) { database in
+            try await Self.makeTables(database)
+            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                for writer in 0..<64 {
+                    group.addTask {
+                        var ids: [String] = []
+                        for i in 0..<20 { ids.append(try await Self.writeUnit(database, writer * 100 + i)) }
+                        return ids
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(Set(ids).count == 64 * 20)
+            let (items, events, orphans) = try await database.read { tx in
+                (try tx.queryOne("SELECT COUNT(*) AS n FROM items")?.int("n"),
+                 try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n"),
+                 try tx.queryOne("SELECT COUNT(*) AS n FROM items i WHERE NOT EXISTS (SELECT 1 FROM item_events e WHERE e.item_id = i.id)")?.int("n"))
+            }
+            #expect(items == 1280)
+            #expect(events == 1280)
+            #expect(orphans == 0)
+        }
+    }
+
+    @Test("a unit that fails inside a batch rolls back alone; the others commit")
+    func failingUnitRollsBackAlone() async throws {
+        try await TestDatabase.with(poolSize: 8) { database in
+            try await Self.makeTables(database)
+            let outcomes = await withTaskGroup(of: (Int, Result<String, Error>).self) { group in
+                for n in 0..<100 {
+                    group.addTask {
+                        do { return (n, .success(try await Self.writeUnit(database, n, fail: n % 5 == 0))) } catch { return (n, .failure(error)) }
+                    }
+                }
+                return await group.reduce(into: [(Int, Result<String, Error>)]()) { $0.append($1) }
+            }
+            for (n, outcome) in outcomes {
+                switch outcome {
+                case .success: #expect(n % 5 != 0)
+                case .failure(let error): #expect(n % 5 == 0 && error is UnitFailure, "unit \(n): \(error)")
+                }
+            }
+            let committed = try await database.read { tx in try tx.query("SELECT n FROM items ORDER BY n").map { try $0.int("n") } }
+            #expect(committed == (0..<100).filter { $0 % 5 != 0 }.map(Int64.init))
+            let events = try await database.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n") }
+            #expect(events == 80)
+        }
+    }
+
+    @Test("a unique violation is reported as such and writes nothing")
+    func uniqueViolation() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTables(database)
+            try await database.write { tx in try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'x', 1)") }
+            await #expect(throws: StorageError.self) {
+                try await database.write { tx in
+                    try tx.execute("INSERT INTO item_events (id, item_id, kind) VALUES ('e', 'a', 'k')")
+                    try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'y', 2)")
+                }
+            }
+            let events = try await database.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n") }
+            #expect(events == 0)
+        }
+    }
+
+    @Test("values round-trip through both engines")
+    func valuesRoundTrip() async throws {
+        try await TestDatabase.with { database in
+            try await database.write { tx in
+                try tx.execute("CREATE TABLE v (t TEXT, i BIGINT, d DOUBLE PRECISION, b {blob}, z TEXT)".replacingOccurrences(
+                    of: "{blob}", with: tx.dialect == .postgres ? "BYTEA" : "BLOB"))
+                try tx.execute("INSERT INTO v (t, i, d, b, z) VALUES (?, ?, ?, ?, ?)",
+                               [.text("it's ? here"), .int(Int64.max), .double(2.5), .blob([0, 1, 255]), .null])
+            }
+            let row = try #require(try await database.read { tx in try tx.queryOne("SELECT * FROM v WHERE t = ?", "it's ? here") })
+            #expect(row["t"] == .text("it's ? here"))
+            #expect(row["i"] == .int(Int64.max))
+            #expect(row["d"] == .double(2.5))
+            #expect(row["b"] == .blob([0, 1, 255]))
+            #expect(row["z"] == .null)
+        }
+    }
+
+    @Test("migrations apply once; a second run applies nothing")
+    func migrationsAreIdempotent() async throws {
+        try await TestDatabase.with(migrate: false) { database in
+            let first = try await Migrator.migrate(database)
+            #expect(first == Schema.all.map(\.version))
+            let second = try await Migrator.migrate(database)
+            #expect(second.isEmpty)
+        }
+    }
+
+    @Test("placeholders become $n outside quoted strings")
+    func placeholders() {
+        #expect(PostgresPlaceholders.convert("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)")
+                == "SELECT * FROM t WHERE a = $1 AND b = '?' AND c IN ($2, $3)")
+    }
+
+    @Test("ids are prefixed, valid and time-ordered")
+    func ids() {
+        let early = ID.make("ws", at: Date(timeIntervalSince1970: 1_700_000_000))
+        let late = ID.make("ws", at: Date(timeIntervalSince1970: 1_700_000_001))
+        #expect(ID.isValid(early, prefix: "ws"))
+        #expect(!ID.isValid(early, prefix: "usr"))
+        #expect(!ID.isValid("ws_short", prefix: "ws"))
+        #expect(early < late)
+        #expect(Set((0..<1000).map { _ in ID.make("x") }).count == 1000)
+    }
+
+    @Test("database URLs are parsed, and bad ones refused with a reason")
+    func databaseURLs() throws {
+        #expect(try DatabaseURL(parsing: "sqlite:///var/lib/s.db") == .sqlite(path: "/var/lib/s.db"))
+        #expect(try DatabaseURL(parsing: "sqlite://data/s.db") == .sqlite(path: "data/s.db"))
+        guard case .postgres(let pg) = try DatabaseURL(parsing: "postgres://sy:pw@db.local:6543/hub?sslmode=require") else {
+            Issue.record("not postgres")
+            return
+        }
+        #expect(pg.host == "db.local" && pg.port == 6543 && pg.user == "sy" && pg.password == "pw" && pg.database == "hub" && pg.tls == .require)
+        #expect(!"\(DatabaseURL.postgres(pg))".contains("pw"))
+        #expect(throws: StorageError.self) { try DatabaseURL(parsing: "mysql://x") }
+        #expect(throws: StorageError.self) { try DatabaseURL(parsing: "postgres://h/db?sslmode=maybe") }
+    }
+}

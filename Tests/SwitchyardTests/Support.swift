@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+@testable import Switchyard
+
+/// The engine the suite runs on: SQLite unless `SWITCHYARD_TEST_POSTGRES_URL` is set (`make test`
+/// runs the suite once each way). Each test gets a database of its own: a temporary SQLite file, or
+/// a fresh schema in the PostgreSQL database.
+enum TestDatabase {
+    static let postgresURL = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let logger = Logger(label: "test")
+
+    static var engineName: String { postgresURL == nil ? "sqlite" : "postgres" }
+
+    /// Opens a fresh, migrated database, runs `body`, and removes the database afterwards.
+    static func with<T>(poolSize: Int = 4, migrate: Bool = true, _ body: (Database) async throws -> T) async throws -> T {
+        let (url, cleanup) = try await fresh(poolSize: poolSize)
+        let database = try await Database.open(url, logger: logger)
+        if migrate { try await Migrator.migrate(database) }
+        do {
+            let result = try await body(database)
+            await database.close()
+            try await cleanup()
+            return result
+        } catch {
+            await database.close()
+            try? await cleanup()
+            throw error
+        }
+    }
+
+    static func fresh(poolSize: Int = 4) async throws -> (DatabaseURL, @Sendable () async throws -> Void) {
+        if let base = postgresURL {
+            let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+            let admin = try await Database.open(try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=1"), logger: logger)
+            try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
+            let url = try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=\(poolSize)&search_path=\(schema)")
+            return (url, {
+                try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") }
+                await admin.close()
+            })
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return (.sqlite(path: directory.appendingPathComponent("test.sqlite").path), {
+            try? FileManager.default.removeItem(at: directory)
+        })
+    }
+}
+
+/// A running application over a fresh database, with an owner, a live and a sandbox workspace.
+struct TestApp: Sendable {
+    let services: AppServices
+    let clock: ManualClock
+    let ownerToken: String
+    let liveWorkspace: Workspace
+    let sandboxWorkspace: Workspace
+    let client: any TestClientProtocol
+
+    var database: Database { services.database }
+
+    static func run(configure: (inout AppConfiguration) -> Void = { _ in }, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
+        try await TestDatabase.with { database in
+            var configuration = AppConfiguration(bcryptCost: 4, ownerEmail: "owner@example.com")
+            configure(&configuration)
+            let clock = ManualClock(Date())
+            let services = AppServices(configuration: configuration, database: database, clock: clock, logger: TestDatabase.logger)
+            let first = try #require(try await services.identity.bootstrapIfEmpty(ownerEmail: "owner@example.com"))
+            let owner = try #require(try await services.identity.user(email: "owner@example.com"))
+            let principal = Principal(userID: owner.id, email: owner.email, role: .owner)
+            let sandbox = try await services.identity.createWorkspace(
+                CreateWorkspaceInput(name: "Sandbox", mode: .sandbox), by: principal, audit: .system("test"))
+            let app = Application(router: buildRouter(services), logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                try await body(TestApp(services: services, clock: clock, ownerToken: first.token, liveWorkspace: first.workspace,
+                                       sandboxWorkspace: sandbox, client: client))
+            }
+        }
+    }
+
+    /// A request with a JSON body (or raw bytes), authenticated with `token` when given.
+    @discardableResult
+    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
+                 headers: HTTPFields = [:]) async throws -> TestResponse {
+        var fields = headers
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if json != nil { fields[.contentType] = "application/json" }
+        let response = try await client.execute(uri: uri, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
+        return TestResponse(status: response.status, headers: response.headers, body: String(buffer: response.body))
+    }
+
+    /// Creates a user with `role` and a token for them.
+    func makeUser(_ email: String, role: Role) async throws -> (user: User, token: String) {
+        let created = try await services.identity.createUser(CreateUserInput(email: email, role: role, password: "correct horse battery"),
+                                                             by: nil, audit: .system("test"))
+        let token = try await services.identity.createToken(CreateTokenInput(name: "test"), for: created.user.id, by: nil,
+                                                            audit: .system("test"))
+        return (created.user, token.token)
+    }
+
+    func count(_ table: String) async throws -> Int64 {
+        try await database.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM \(table)")?.int("n") ?? 0 }
+    }
+}
+
+struct TestResponse {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let body: String
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    subscript(_ key: String) -> Any? { json[key] }
+
+    /// Asserts a problem document: status, content type, stable type and (when given) the field.
+    func expectProblem(_ status: HTTPResponse.Status, _ slug: String, field: String? = nil,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(self.status == status, "body: \(body)", sourceLocation: sourceLocation)
+        #expect(headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+        #expect(json["type"] as? String == "urn:switchyard:problem:\(slug)", "body: \(body)", sourceLocation: sourceLocation)
+        #expect((json["detail"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+        #expect(json["status"] as? Int == Int(status.code), sourceLocation: sourceLocation)
+        if let field {
+            #expect(json["field"] as? String == field, "body: \(body)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
+extension Principal {
+    init(userID: String, email: String, role: Role) {
+        self.init(userID: userID, email: email, role: role, tokenID: nil, tokenName: nil, tokenMode: nil,
+                  tokenWorkspaces: nil, sessionID: nil)
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds release and runs the benchmarks, with a throwaway PostgreSQL for those that use one
+# (its URL in SWITCHYARD_BENCH_POSTGRES_URL). Arguments go to switchyard-bench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build -c release
+
+export PG_STATE="${TMPDIR:-/tmp}/switchyard-pg-bench.$$.state"
+trap 'bash scripts/pg.sh stop' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+bash scripts/pg.sh start
+SWITCHYARD_BENCH_POSTGRES_URL="$(bash scripts/pg.sh url)"
+export SWITCHYARD_BENCH_POSTGRES_URL
+
+[ -x .build/release/switchyard-bench ] || { echo "bench.sh: no switchyard-bench product was built" >&2; exit 1; }
+.build/release/switchyard-bench "$@"
+
+if [ -f bench/http.sh ]; then
+  bash bench/http.sh
+fi

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what `make test|run|bench` needs; prints nothing when all of it is already there.
+set -euo pipefail
+
+apt_packages=(postgresql libjavascriptcoregtk-4.1-dev sqlite3 wrk procps)
+pip_packages=(aiosmtpd schemathesis pytest requests)
+python_imports="aiosmtpd, schemathesis, pytest, requests"
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# Installers are chatty even when quiet; keep their output and show it only if they fail.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+quietly() {
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "deps: failed: $*" >&2
+    exit 1
+  fi
+}
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing Debian packages: ${missing[*]}"
+  # CI has no stdin: nothing may ask a question.
+  export DEBIAN_FRONTEND=noninteractive
+  quietly "${sudo_cmd[@]}" apt-get update
+  quietly "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! python3 -c "import ${python_imports}" >/dev/null 2>&1; then
+  echo "deps: installing Python packages: ${pip_packages[*]}"
+  quietly env PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet \
+    --disable-pip-version-check "${pip_packages[@]}"
+fi
