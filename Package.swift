@@ -57,6 +57,8 @@ let package = Package(
             dependencies: [
                 "Switchyard",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]

@@ -12,7 +12,11 @@ import Testing
 /// a fresh schema in the PostgreSQL database.
 enum TestDatabase {
     static let postgresURL = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    static let logger = Logger(label: "test")
+    static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        return logger
+    }()
 
     static var engineName: String { postgresURL == nil ? "sqlite" : "postgres" }
 

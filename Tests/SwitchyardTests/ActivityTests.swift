@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@testable import Switchyard
+
+@Suite("Activity log")
+struct ActivityTests {
+    @Test("CSV cells are quoted per RFC 4180 and formulas neutralised")
+    func csvEscaping() {
+        #expect(ActivityCSV.cell("plain") == "plain")
+        #expect(ActivityCSV.cell("a,b") == "\"a,b\"")
+        #expect(ActivityCSV.cell("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(ActivityCSV.cell("two\nlines") == "\"two\nlines\"")
+        #expect(ActivityCSV.cell("two\r\nlines") == "\"two\r\nlines\"")
+        #expect(ActivityCSV.cell("=HYPERLINK(\"http://evil\")") == "\"'=HYPERLINK(\"\"http://evil\"\")\"")
+        #expect(ActivityCSV.cell("+1") == "'+1")
+        #expect(ActivityCSV.cell("-2") == "'-2")
+        #expect(ActivityCSV.cell("@SUM(A1)") == "'@SUM(A1)")
+        #expect(ActivityCSV.cell("\tx") == "'\tx")
+        #expect(ActivityCSV.line(["a", nil, "b"]) == "a,,b\r\n")
+    }
+
+    @Test("the export holds every change made through the API, escaped, with filters")
+    func export() async throws {
+        try await TestApp.run { app in
+            let created = try await app.request(.post, "/v1/users", token: app.ownerToken,
+                                                json: #"{"email": "eve@example.com", "name": "=cmd|' /C calc'!A0", "role": "member"}"#)
+            #expect(created.status == .created)
+            let csv = try await app.request(.get, "/v1/activity.csv?action=user.created", token: app.ownerToken)
+            #expect(csv.status == .ok)
+            #expect(csv.headers[.contentType]?.hasPrefix("text/csv") == true)
+            let lines = csv.body.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            #expect(lines.first == ActivityCSV.header.joined(separator: ","))
+            #expect(lines.count == 3, "header, the owner's creation at first start, and eve's")
+            #expect(lines.dropFirst().allSatisfy { $0.contains(",user.created,") })
+            #expect(lines.contains { $0.contains(",api_token,") && $0.contains("owner@example.com") })
+        }
+    }
+
+    @Test("the log pages newest first and filters by outcome, workspace and time")
+    func listing() async throws {
+        try await TestApp.run { app in
+            for n in 1...5 {
+                _ = try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "W\#(n)"}"#)
+            }
+            _ = try await app.request(.get, "/v1/ping", token: "sy_live_bad")
+            let page = try await app.request(.get, "/v1/activity?action=workspace.created&limit=3", token: app.ownerToken)
+            let first = try #require(page["data"] as? [[String: Any]])
+            #expect(first.count == 3)
+            let after = try #require(page["next_after"] as? String)
+            let rest = try #require(try await app.request(.get, "/v1/activity?action=workspace.created&limit=3&after=\(after)",
+                                                          token: app.ownerToken)["data"] as? [[String: Any]])
+            // Five through the API plus the sandbox made directly by the test fixture.
+            #expect(first.count + rest.count == 6)
+            let ids = (first + rest).compactMap { $0["id"] as? String }
+            #expect(ids == ids.sorted(by: >))
+            let failures = try await app.request(.get, "/v1/activity?outcome=failure", token: app.ownerToken)
+            #expect((failures["data"] as? [[String: Any]])?.map { $0["action"] as? String } == ["api_token.rejected"])
+            let future = RFC3339.format(app.clock.now.addingTimeInterval(60))
+            let none = try await app.request(.get, "/v1/activity?since=\(future)", token: app.ownerToken)
+            #expect((none["data"] as? [Any])?.isEmpty == true)
+            let (_, member) = try await app.makeUser("m@example.com", role: .member)
+            try await app.request(.get, "/v1/activity", token: member).expectProblem(.forbidden, "forbidden")
+        }
+    }
+}

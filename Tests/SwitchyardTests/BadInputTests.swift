@@ -1,0 +1,84 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import Switchyard
+
+/// Every bad input gets a problem document with a stable type and a detail that says what to fix,
+/// never a 500, and nothing is written.
+@Suite("Bad input")
+struct BadInputTests {
+    @Test("malformed JSON, wrong types, unknown and missing fields, bad values: 4xx, and nothing written")
+    func badBodies() async throws {
+        try await TestApp.run { app in
+            let users = try await app.count("users")
+            let entries = try await app.count("activity_entries")
+            let cases: [(String, HTTPResponse.Status, String, String?)] = [
+                (#"{"email": "a@example.com", "role": "member""#, .badRequest, "malformed-request", nil),
+                ("", .badRequest, "malformed-request", nil),
+                (#"["not", "an", "object"]"#, .unprocessableContent, "validation-failed", nil),
+                (#"{"email": 42, "role": "member"}"#, .unprocessableContent, "validation-failed", "email"),
+                (#"{"email": "a@example.com", "role": "member", "admin": true}"#, .unprocessableContent, "validation-failed", "admin"),
+                (#"{"role": "member"}"#, .unprocessableContent, "validation-failed", "email"),
+                (#"{"email": "a@example.com", "role": "emperor"}"#, .unprocessableContent, "validation-failed", "role"),
+                (#"{"email": "not-an-address", "role": "member"}"#, .unprocessableContent, "validation-failed", "email"),
+                (#"{"email": "a@example.com", "role": "member", "password": "short"}"#, .unprocessableContent, "validation-failed", "password"),
+                (#"{"email": null, "role": "member"}"#, .unprocessableContent, "validation-failed", "email"),
+            ]
+            for (body, status, slug, field) in cases {
+                let response = try await app.request(.post, "/v1/users", token: app.ownerToken, json: body)
+                response.expectProblem(status, slug, field: field)
+            }
+            #expect(try await app.count("users") == users)
+            #expect(try await app.count("activity_entries") == entries)
+
+            try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "x", "expires_at": "tomorrow"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "expires_at")
+            try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "   "}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "name")
+            try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "W", "mode": "staging"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "mode")
+            try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": ["W"]}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "name")
+        }
+    }
+
+    @Test("a body over the limit is refused with 413")
+    func bodyTooLarge() async throws {
+        try await TestApp.run(configure: { $0.maximumBodySize = 4096 }) { app in
+            let name = String(repeating: "x", count: 10_000)
+            try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "\#(name)"}"#)
+                .expectProblem(.contentTooLarge, "body-too-large")
+            #expect(try await app.count("workspaces") == 2)
+        }
+    }
+
+    @Test("unknown ids and routes get 404 problems; bad query values 422")
+    func unknownThings() async throws {
+        try await TestApp.run { app in
+            try await app.request(.get, "/v1/workspaces/ws_01ARZ3NDEKTSV4RRFFQ69G5FAV", token: app.ownerToken).expectProblem(.notFound, "not-found")
+            try await app.request(.get, "/v1/workspaces/banana", token: app.ownerToken).expectProblem(.notFound, "not-found")
+            try await app.request(.get, "/v1/users/usr_01ARZ3NDEKTSV4RRFFQ69G5FAV", token: app.ownerToken).expectProblem(.notFound, "not-found")
+            try await app.request(.delete, "/v1/tokens/tok_01ARZ3NDEKTSV4RRFFQ69G5FAV", token: app.ownerToken).expectProblem(.notFound, "not-found")
+            try await app.request(.patch, "/v1/workspaces/ws_01ARZ3NDEKTSV4RRFFQ69G5FAV", token: app.ownerToken, json: #"{"name": "x"}"#)
+                .expectProblem(.notFound, "not-found")
+            try await app.request(.get, "/v1/nothing-here", token: app.ownerToken).expectProblem(.notFound, "route-not-found")
+            try await app.request(.get, "/v1/workspaces?limit=0", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "limit")
+            try await app.request(.get, "/v1/workspaces?limit=abc", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "limit")
+            try await app.request(.get, "/v1/activity?since=yesterday", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "since")
+            try await app.request(.get, "/v1/outbox?status=lost", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "status")
+        }
+    }
+
+    @Test("every answer carries a request id, errors included")
+    func requestIDs() async throws {
+        try await TestApp.run { app in
+            for token in [nil, app.ownerToken, "sy_live_bad"] {
+                for path in ["/healthz", "/v1/ping", "/v1/nowhere"] {
+                    let response = try await app.request(.get, path, token: token)
+                    #expect(response.headers[.requestID]?.isEmpty == false, "\(path)")
+                }
+            }
+        }
+    }
+}
