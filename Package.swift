@@ -52,6 +52,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "switchyard-bench",
+            dependencies: [
+                "Switchyard",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/SwitchyardBench"
+        ),
         .testTarget(
             name: "SwitchyardTests",
             dependencies: [

@@ -15,7 +15,7 @@ SWITCHYARD_BENCH_POSTGRES_URL="$(bash scripts/pg.sh url)"
 export SWITCHYARD_BENCH_POSTGRES_URL
 
 [ -x .build/release/switchyard-bench ] || { echo "bench.sh: no switchyard-bench product was built" >&2; exit 1; }
-.build/release/switchyard-bench "$@"
+.build/release/switchyard-bench "${@:-storage}"
 
 if [ -f bench/http.sh ]; then
   bash bench/http.sh
