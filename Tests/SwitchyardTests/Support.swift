@@ -75,7 +75,7 @@ struct TestApp: Sendable {
             let services = AppServices(configuration: configuration, database: database, clock: clock, logger: TestDatabase.logger)
             let first = try #require(try await services.identity.bootstrapIfEmpty(ownerEmail: "owner@example.com"))
             let owner = try #require(try await services.identity.user(email: "owner@example.com"))
-            let principal = Principal(userID: owner.id, email: owner.email, role: .owner)
+            let principal = Principal(user: owner)
             let sandbox = try await services.identity.createWorkspace(
                 CreateWorkspaceInput(name: "Sandbox", mode: .sandbox), by: principal, audit: .system("test"))
             let app = Application(router: buildRouter(services), logger: TestDatabase.logger)
@@ -133,12 +133,5 @@ struct TestResponse {
         if let field {
             #expect(json["field"] as? String == field, "body: \(body)", sourceLocation: sourceLocation)
         }
-    }
-}
-
-extension Principal {
-    init(userID: String, email: String, role: Role) {
-        self.init(userID: userID, email: email, role: role, tokenID: nil, tokenName: nil, tokenMode: nil,
-                  tokenWorkspaces: nil, sessionID: nil)
     }
 }

@@ -68,15 +68,28 @@ public struct CreatedAPIToken: Codable, Sendable {
 
 /// Who is calling, resolved once per request by the authentication middleware.
 public struct Principal: Sendable {
-    public var userID: String
-    public var email: String
-    public var role: Role
+    /// The user as read with the credentials, so answering "who am I" needs no second read.
+    public var user: User
     public var tokenID: String?
     public var tokenName: String?
     public var tokenMode: TokenMode?
     /// The workspaces a scoped token may reach; nil reaches every workspace.
     public var tokenWorkspaces: [String]?
     public var sessionID: String?
+
+    public init(user: User, tokenID: String? = nil, tokenName: String? = nil, tokenMode: TokenMode? = nil,
+                tokenWorkspaces: [String]? = nil, sessionID: String? = nil) {
+        self.user = user
+        self.tokenID = tokenID
+        self.tokenName = tokenName
+        self.tokenMode = tokenMode
+        self.tokenWorkspaces = tokenWorkspaces
+        self.sessionID = sessionID
+    }
+
+    public var userID: String { user.id }
+    public var email: String { user.email }
+    public var role: Role { user.role }
 
     public var actorType: String { tokenID != nil ? "api_token" : "user" }
     public var actorID: String { tokenID ?? userID }

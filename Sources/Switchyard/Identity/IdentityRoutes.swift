@@ -106,11 +106,10 @@ struct IdentityRoutes {
 
     private func ping(_ context: AppRequestContext) async throws -> PingAnswer {
         let principal = try context.requirePrincipal()
-        let user = try await identity.user(id: principal.userID, by: principal)
         let token = principal.tokenID.map {
             PingAnswer.Token(id: $0, name: principal.tokenName, mode: principal.tokenMode, workspaces: principal.tokenWorkspaces)
         }
-        return PingAnswer(user: user, token: token, authenticatedBy: principal.tokenID != nil ? "api_token" : "session")
+        return PingAnswer(user: principal.user, token: token, authenticatedBy: principal.tokenID != nil ? "api_token" : "session")
     }
 
     private func signIn(_ request: Request, _ context: AppRequestContext) async throws -> Response {

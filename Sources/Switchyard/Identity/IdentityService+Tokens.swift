@@ -104,8 +104,8 @@ extension IdentityService {
         if record.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await database.write { tx in try IdentityStore.touchToken(tx, id: record.id, at: now) }
         }
-        return Principal(userID: user.id, email: user.email, role: user.role, tokenID: record.id, tokenName: record.name,
-                         tokenMode: record.mode, tokenWorkspaces: record.workspaces, sessionID: nil)
+        return Principal(user: user, tokenID: record.id, tokenName: record.name, tokenMode: record.mode,
+                         tokenWorkspaces: record.workspaces)
     }
 
     private func refuse(_ audit: AuditContext, _ why: String, detail: String) async throws -> Never {
@@ -150,8 +150,7 @@ extension IdentityService {
         guard let session = try await database.read({ tx in try IdentityStore.sessionWithUser(tx, secretHash: hash) }),
               session.expiresAt > clock.now
         else { return nil }
-        return Principal(userID: session.user.id, email: session.user.email, role: session.user.role, tokenID: nil,
-                         tokenName: nil, tokenMode: nil, tokenWorkspaces: nil, sessionID: session.id)
+        return Principal(user: session.user, sessionID: session.id)
     }
 
     public func signOut(_ principal: Principal, audit: AuditContext) async throws {
