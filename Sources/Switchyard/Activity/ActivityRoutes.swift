@@ -8,15 +8,16 @@ extension ActivityEntry: ResponseEncodable {}
 /// filters, every matching entry, streamed page by page).
 struct ActivityRoutes {
     let activity: ActivityService
+    let identity: IdentityService
 
     func add(to router: Router<AppRequestContext>) {
         router.get("v1/activity") { request, context in
-            try context.requirePrincipal().require(Role.userManagers, to: "read the activity log")
+            try await identity.principal(context).require(Role.userManagers, to: "read the activity log")
             let filter = try Self.filter(request)
             return Page(try await activity.list(filter), limit: filter.limit, cursor: \.id)
         }
         router.get("v1/activity.csv") { request, context -> Response in
-            try context.requirePrincipal().require(Role.userManagers, to: "export the activity log")
+            try await identity.principal(context).require(Role.userManagers, to: "export the activity log")
             var start = try Self.filter(request)
             start.limit = 500
             let first = try await activity.list(start)

@@ -59,11 +59,11 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
-    router.add(middleware: AuthenticationMiddleware(identity: services.identity))
+    router.add(middleware: AuthenticationMiddleware())
     IdentityRoutes(identity: services.identity, maximumBodySize: configuration.maximumBodySize,
                    secureCookies: configuration.publicURL.hasPrefix("https:")).add(to: router)
-    ActivityRoutes(activity: services.activity).add(to: router)
-    MailRoutes(mail: services.mail).add(to: router)
+    ActivityRoutes(activity: services.activity, identity: services.identity).add(to: router)
+    MailRoutes(mail: services.mail, identity: services.identity).add(to: router)
     return router
 }
 

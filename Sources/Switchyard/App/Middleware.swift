@@ -51,13 +51,12 @@ struct ProblemMiddleware: RouterMiddleware {
     }
 }
 
-/// Resolves `Authorization: Bearer …` or the session cookie into a `Principal`. A request with
-/// no credentials goes on anonymous (routes that need a caller refuse it); a wrong token is
-/// refused here, and the refusal is recorded.
+/// Reads `Authorization: Bearer …` or the session cookie into `context.credentials`, without
+/// I/O: routes resolve them (`IdentityService.principal`), hot ones inside the read they make
+/// anyway. A malformed Authorization header is refused here.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     static let sessionCookie = "sy_session"
-    let identity: IdentityService
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -65,10 +64,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
             guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
                 throw APIError.unauthenticated("The Authorization header must be `Bearer <token>`.")
             }
-            let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            context.principal = try await identity.authenticate(token: token, audit: context.audit(nil))
+            context.credentials = .bearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         } else if let secret = request.cookies[Self.sessionCookie]?.value {
-            context.principal = try await identity.authenticate(session: secret)
+            context.credentials = .session(secret)
         }
         return try await next(request, context)
     }

@@ -5,7 +5,7 @@ import NIOCore
 /// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public var principal: Principal?
+    public var credentials: Credentials?
     public let remoteIP: String?
 
     public init(source: ApplicationRequestContextSource) {
@@ -15,14 +15,6 @@ public struct AppRequestContext: RequestContext {
 
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
     public var requestDecoder: JSONDecoder { JSONCoding.decoder }
-
-    /// The caller, or 401 when the request carried no credentials.
-    public func requirePrincipal() throws -> Principal {
-        guard let principal else {
-            throw APIError.unauthenticated("Send an API token as `Authorization: Bearer sy_…`, or sign in with POST /v1/sessions.")
-        }
-        return principal
-    }
 
     /// Who did it and from where, for activity entries.
     public func audit(_ principal: Principal?) -> AuditContext {

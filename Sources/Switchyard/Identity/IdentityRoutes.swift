@@ -32,7 +32,7 @@ struct IdentityRoutes {
         v1.get("ping") { _, context in try await ping(context) }
         v1.post("sessions") { request, context in try await signIn(request, context) }
         v1.delete("sessions/current") { _, context -> Response in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             try await identity.signOut(principal, audit: context.audit(principal))
             var response = Response(status: .noContent)
             response.setCookie(.init(name: AuthenticationMiddleware.sessionCookie, value: "", maxAge: 0, path: "/",
@@ -40,29 +40,29 @@ struct IdentityRoutes {
             return response
         }
         v1.get("organization") { _, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             return try await identity.organization(by: principal)
         }
 
         v1.post("workspaces") { request, context in
             var request = request
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let input = try await request.decodeBody(CreateWorkspaceInput.self, limit: maximumBodySize)
             return EditedResponse(status: .created, response: try await identity.createWorkspace(input, by: principal, audit: context.audit(principal)))
         }
         v1.get("workspaces") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let limit = try Validate.limit(request.query("limit"))
             let list = try await identity.listWorkspaces(by: principal, after: request.query("after"), limit: limit)
             return Page(list, limit: limit, cursor: \.id)
         }
         v1.get("workspaces/:workspace_id") { _, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             return try await identity.workspace(id: try context.parameters.require("workspace_id"), by: principal)
         }
         v1.patch("workspaces/:workspace_id") { request, context in
             var request = request
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let input = try await request.decodeBody(UpdateWorkspaceInput.self, limit: maximumBodySize)
             return try await identity.updateWorkspace(id: try context.parameters.require("workspace_id"), input, by: principal,
                                                       audit: context.audit(principal))
@@ -70,42 +70,42 @@ struct IdentityRoutes {
 
         v1.post("users") { request, context in
             var request = request
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let input = try await request.decodeBody(CreateUserInput.self, limit: maximumBodySize)
             return EditedResponse(status: .created, response: try await identity.createUser(input, by: principal, audit: context.audit(principal)))
         }
         v1.get("users") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let limit = try Validate.limit(request.query("limit"))
             return Page(try await identity.listUsers(by: principal, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
         }
         v1.get("users/:user_id") { _, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             return try await identity.user(id: try context.parameters.require("user_id"), by: principal)
         }
 
         v1.post("tokens") { request, context in
             var request = request
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let input = try await request.decodeBody(CreateTokenInput.self, limit: maximumBodySize)
             let created = try await identity.createToken(input, for: principal.userID, by: principal, audit: context.audit(principal))
             return EditedResponse(status: .created, response: created)
         }
         v1.get("tokens") { request, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             let limit = try Validate.limit(request.query("limit"))
             let all = try Self.flag(request.query("all"), name: "all")
             return Page(try await identity.listTokens(by: principal, all: all, after: request.query("after"), limit: limit),
                         limit: limit, cursor: \.id)
         }
         v1.delete("tokens/:token_id") { _, context in
-            let principal = try context.requirePrincipal()
+            let principal = try await identity.principal(context)
             return try await identity.revokeToken(id: try context.parameters.require("token_id"), by: principal, audit: context.audit(principal))
         }
     }
 
     private func ping(_ context: AppRequestContext) async throws -> PingAnswer {
-        let principal = try context.requirePrincipal()
+        let principal = try await identity.principal(context)
         let token = principal.tokenID.map {
             PingAnswer.Token(id: $0, name: principal.tokenName, mode: principal.tokenMode, workspaces: principal.tokenWorkspaces)
         }

@@ -83,36 +83,6 @@ extension IdentityService {
         }
     }
 
-    /// Resolves a bearer token. Refusals are recorded in the activity log with the token's last
-    /// four characters at most, never the token.
-    public func authenticate(token: String, audit: AuditContext) async throws -> Principal {
-        guard TokenFormat.isWellFormed(token) else {
-            try await refuse(audit, "malformed token", detail: "The token is not a Switchyard API token (sy_live_… or sy_test_…).")
-        }
-        let hash = TokenFormat.hash(token)
-        guard let (record, user) = try await database.read({ tx in try IdentityStore.tokenWithUser(tx, secretHash: hash) }) else {
-            try await refuse(audit, "unknown token …\(token.suffix(4))", detail: "The API token is not valid.")
-        }
-        let now = clock.now
-        if record.revokedAt != nil {
-            try await refuse(audit, "revoked token \(record.id)", detail: "The API token was revoked.")
-        }
-        if let expiresAt = record.expiresAt, expiresAt <= now {
-            try await refuse(audit, "expired token \(record.id)", detail: "The API token expired at \(RFC3339.format(expiresAt)).")
-        }
-        // Last use is a write; once a minute per token is precise enough and keeps reads cheap.
-        if record.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
-            try await database.write { tx in try IdentityStore.touchToken(tx, id: record.id, at: now) }
-        }
-        return Principal(user: user, tokenID: record.id, tokenName: record.name, tokenMode: record.mode,
-                         tokenWorkspaces: record.workspaces)
-    }
-
-    private func refuse(_ audit: AuditContext, _ why: String, detail: String) async throws -> Never {
-        try await activity.recordFailure(audit, action: "api_token.rejected", detail: why)
-        throw APIError.unauthenticated(detail)
-    }
-
     // MARK: sessions
 
     public struct SignedIn: Sendable {
@@ -141,16 +111,6 @@ extension IdentityService {
             try activity.record(tx, audit, action: "session.created", targetType: "user", targetID: user.id)
         }
         return SignedIn(secret: secret, user: user, expiresAt: expiresAt)
-    }
-
-    /// Resolves a session cookie; nil when it is unknown or expired (the caller is then anonymous).
-    public func authenticate(session secret: String) async throws -> Principal? {
-        guard TokenFormat.isWellFormed(secret, prefixes: [Self.sessionPrefix]) else { return nil }
-        let hash = TokenFormat.hash(secret)
-        guard let session = try await database.read({ tx in try IdentityStore.sessionWithUser(tx, secretHash: hash) }),
-              session.expiresAt > clock.now
-        else { return nil }
-        return Principal(user: session.user, sessionID: session.id)
     }
 
     public func signOut(_ principal: Principal, audit: AuditContext) async throws {

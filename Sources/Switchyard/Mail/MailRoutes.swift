@@ -6,10 +6,11 @@ extension MailMessage: ResponseEncodable {}
 /// `GET /v1/outbox`: the local mail viewer, for owners and admins.
 struct MailRoutes {
     let mail: MailService
+    let identity: IdentityService
 
     func add(to router: Router<AppRequestContext>) {
         router.get("v1/outbox") { request, context in
-            try context.requirePrincipal().require(Role.userManagers, to: "read the outbox")
+            try await identity.principal(context).require(Role.userManagers, to: "read the outbox")
             var status: MailMessage.Status?
             if let value = request.query("status") {
                 guard let parsed = MailMessage.Status(rawValue: value) else {
