@@ -46,7 +46,12 @@ public struct AuditContext: Sendable {
 public enum JSONCoding {
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
+        // snake_case for our own property names; keys of user data (`JSONValue.Key`) as written.
+        encoder.keyEncodingStrategy = .custom { path in
+            guard let key = path.last else { return JSONValue.Key("") }
+            if key is JSONValue.Key { return key }
+            return JSONValue.Key(JSONBody.snakeCase(key.stringValue))
+        }
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(RFC3339.format(date))
@@ -56,8 +61,9 @@ public enum JSONCoding {
     }
 
     public static var decoder: JSONDecoder {
+        // No key strategy: it would rename keys inside user data too. Inputs with multi-word keys
+        // spell them out in CodingKeys.
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)

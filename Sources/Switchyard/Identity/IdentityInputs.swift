@@ -39,6 +39,11 @@ public struct CreateTokenInput: RequestBody {
     public var workspaces: [String]?
     public var expiresAt: Date?
 
+    enum CodingKeys: String, CodingKey {
+        case name, mode, workspaces
+        case expiresAt = "expires_at"
+    }
+
     public init(name: String, mode: TokenMode? = nil, workspaces: [String]? = nil, expiresAt: Date? = nil) {
         self.name = name
         self.mode = mode
