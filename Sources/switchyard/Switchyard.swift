@@ -69,6 +69,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "From address of outgoing mail (env SWITCHYARD_MAIL_FROM)") var mailFrom: String?
     @Option(help: "Largest request body in bytes (env SWITCHYARD_MAX_BODY_SIZE; default 1048576)") var maxBodySize: Int?
     @Option(help: "Email of the owner created on first start (env SWITCHYARD_OWNER_EMAIL)") var ownerEmail: String?
+    @Option(help: "Data fields an object type may have (env SWITCHYARD_MAX_DATA_FIELDS; default 150)") var maxDataFields: Int?
 
     func run() async throws {
         var configuration = try common.configuration()
@@ -83,6 +84,10 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumBodySize = size
         }
         if let email = common.value(ownerEmail, "OWNER_EMAIL") { configuration.ownerEmail = email }
+        if let fields = maxDataFields ?? common.value(nil, "MAX_DATA_FIELDS").flatMap(Int.init) {
+            guard (1...10_000).contains(fields) else { throw ValidationError("--max-data-fields must be from 1 to 10000") }
+            configuration.maximumDataFields = fields
+        }
 
         let logger = common.bootstrapLogging(configuration.logLevel)
         _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)

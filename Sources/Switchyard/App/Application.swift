@@ -16,6 +16,9 @@ public struct AppServices: Sendable {
     public let mail: MailService
     public let mailSender: MailSender
     public let identity: IdentityService
+    public let events: EventService
+    public let objectTypes: ObjectTypeService
+    public let records: RecordService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -27,6 +30,11 @@ public struct AppServices: Sendable {
         mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
         identity = IdentityService(database: database, clock: clock, passwords: Passwords(cost: configuration.bcryptCost),
                                    activity: activity, mail: mail, publicURL: configuration.publicURL)
+        events = EventService(database: database, clock: clock, identity: identity)
+        objectTypes = ObjectTypeService(database: database, clock: clock, identity: identity, activity: activity, events: events,
+                                        maximumFields: configuration.maximumDataFields)
+        records = RecordService(database: database, clock: clock, identity: identity, types: objectTypes, activity: activity,
+                                events: events)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
@@ -64,6 +72,8 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
                    secureCookies: configuration.publicURL.hasPrefix("https:")).add(to: router)
     ActivityRoutes(activity: services.activity, identity: services.identity).add(to: router)
     MailRoutes(mail: services.mail, identity: services.identity).add(to: router)
+    ObjectRoutes(types: services.objectTypes, records: services.records, maximumBodySize: configuration.maximumBodySize).add(to: router)
+    EventRoutes(events: services.events, maximumBodySize: configuration.maximumBodySize).add(to: router)
     return router
 }
 

@@ -22,6 +22,8 @@ public struct AppConfiguration: Sendable {
     public var ownerEmail: String
     public var mailPollInterval: Duration
     public var logLevel: Logger.Level
+    /// Data fields an object type may have (Oneflow's limit is 150).
+    public var maximumDataFields: Int
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
@@ -36,7 +38,8 @@ public struct AppConfiguration: Sendable {
         bcryptCost: UInt8 = 11,
         ownerEmail: String = "owner@example.com",
         mailPollInterval: Duration = .seconds(1),
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        maximumDataFields: Int = 150
     ) {
         self.databaseURL = databaseURL
         self.host = host
@@ -51,6 +54,7 @@ public struct AppConfiguration: Sendable {
         self.ownerEmail = ownerEmail
         self.mailPollInterval = mailPollInterval
         self.logLevel = logLevel
+        self.maximumDataFields = maximumDataFields
     }
 }
 

@@ -45,6 +45,16 @@ public enum JSONBody {
         }
     }
 
+    /// For nested objects of a body: refuses a key outside `known`, naming its full path.
+    public static func refuseUnknownKeys(_ decoder: Decoder, known: Set<String>) throws {
+        let keys = try decoder.container(keyedBy: JSONValue.Key.self).allKeys
+        if let unknown = keys.map(\.stringValue).filter({ !known.contains($0) }).sorted().first {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: decoder.codingPath + [JSONValue.Key(unknown)],
+                debugDescription: "unknown field; known fields: \(known.sorted().joined(separator: ", ")).", underlyingError: nil))
+        }
+    }
+
     static func map(_ error: DecodingError) -> APIError {
         switch error {
         case .typeMismatch(let type, let context):

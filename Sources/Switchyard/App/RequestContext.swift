@@ -44,6 +44,11 @@ public struct AuditContext: Sendable {
 }
 
 public enum JSONCoding {
+    /// `value` as the API writes it, for answers stored and replayed (idempotency).
+    public static func encodeText<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         // snake_case for our own property names; keys of user data (`JSONValue.Key`) as written.

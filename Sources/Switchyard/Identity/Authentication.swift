@@ -90,3 +90,58 @@ extension IdentityService {
         try await principal(context.credentials, audit: context.audit(nil))
     }
 }
+
+extension IdentityService {
+    /// Authenticates and runs `body` in one read transaction: a hot read costs one hop.
+    public func read<T: Sendable>(_ credentials: Credentials?, audit: AuditContext,
+                                  _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+        let now = clock.now
+        let (authentication, result) = try await database.read { tx -> (Authentication, Result<T, Error>) in
+            let authentication = try authenticate(tx, credentials, now: now)
+            guard case .principal(let principal, _) = authentication else {
+                return (authentication, .failure(APIError.unauthenticated("")))
+            }
+            do { return (authentication, .success(try body(tx, principal))) } catch { return (authentication, .failure(error)) }
+        }
+        try await settle(authentication, audit: audit)
+        _ = try authentication.require()
+        return try result.get()
+    }
+
+    /// Authenticates and runs `body` in one write transaction; a refusal is recorded after it.
+    public func write<T: Sendable>(_ credentials: Credentials?, audit: AuditContext,
+                                   _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+        let now = clock.now
+        let (authentication, result) = try await database.write { tx -> (Authentication, T?) in
+            let authentication = try authenticate(tx, credentials, now: now)
+            guard case .principal(let principal, let touch) = authentication else { return (authentication, nil) }
+            if touch, let id = principal.tokenID { try IdentityStore.touchToken(tx, id: id, at: now) }
+            return (.principal(principal, touchToken: false), try body(tx, principal))
+        }
+        try await settle(authentication, audit: audit)
+        _ = try authentication.require()
+        guard let result else { throw APIError.unauthenticated("The credentials were not accepted.") }
+        return result
+    }
+
+    /// The workspace, if it exists and the caller may reach it, in the caller's transaction.
+    public func workspace(_ tx: SQLTx, id: String, by principal: Principal) throws -> Workspace {
+        try principal.require(Role.readers, to: "use workspaces")
+        guard ID.isValid(id, prefix: "ws"), let workspace = try IdentityStore.workspace(tx, id: id) else {
+            throw APIError.notFound("workspace", id)
+        }
+        try principal.requireAccess(to: workspace)
+        return workspace
+    }
+}
+
+extension Principal {
+    /// `audit` with this principal as the actor.
+    public func audit(from audit: AuditContext) -> AuditContext {
+        var audit = audit
+        audit.actorType = actorType
+        audit.actorID = actorID
+        audit.actorLabel = email
+        return audit
+    }
+}

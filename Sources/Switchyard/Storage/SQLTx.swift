@@ -96,6 +96,33 @@ public enum SQLDialect: String, Sendable {
     /// Appended to a `SELECT` that claims jobs: PostgreSQL lets other processes skip claimed rows;
     /// SQLite has a single writer, so the claim is already exclusive.
     public var skipLocked: String { self == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
+
+    /// Appended to a `SELECT` that reads a row before changing it: on PostgreSQL a concurrent
+    /// writer waits; SQLite's single writer already serialises.
+    public var forUpdate: String { self == .postgres ? " FOR UPDATE" : "" }
+
+    /// A JSON object key of a TEXT column, as text (strings, numbers as written). `key` must be a
+    /// validated identifier: it is inlined.
+    public func jsonText(_ column: String, _ key: String) -> String {
+        self == .postgres ? "(\(column)::jsonb ->> '\(key)')" : "json_extract(\(column), '$.\(key)')"
+    }
+
+    /// The same as a number, for comparing and sorting numerically.
+    public func jsonNumber(_ column: String, _ key: String) -> String {
+        "CAST(\(jsonText(column, key)) AS DOUBLE PRECISION)"
+    }
+
+    /// The same as 1/0 for JSON true/false.
+    public func jsonBool(_ column: String, _ key: String) -> String {
+        self == .postgres
+            ? "(CASE (\(column)::jsonb ->> '\(key)') WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+            : "json_extract(\(column), '$.\(key)')"
+    }
+
+    /// The column without one key, for removing a data field from every record.
+    public func jsonRemove(_ column: String, _ key: String) -> String {
+        self == .postgres ? "(\(column)::jsonb - '\(key)')::text" : "json_remove(\(column), '$.\(key)')"
+    }
 }
 
 /// A transaction handle: plain synchronous SQL with `?` placeholders. Stores are written against

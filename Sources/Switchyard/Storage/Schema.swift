@@ -52,5 +52,41 @@ public enum Schema {
             "CREATE INDEX activity_entries_action ON activity_entries (action, id)",
             "CREATE INDEX activity_entries_workspace ON activity_entries (workspace_id, id)",
         ]),
+        Migration(3, "objects and events", [
+            """
+            CREATE TABLE object_types (
+                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces (id), key TEXT NOT NULL,
+                name TEXT NOT NULL, description TEXT, fields TEXT NOT NULL, locked BIGINT NOT NULL,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+            """,
+            "CREATE UNIQUE INDEX object_types_key ON object_types (workspace_id, key)",
+            """
+            CREATE TABLE records (
+                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, object_type_id TEXT NOT NULL REFERENCES object_types (id),
+                data TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                created_by_type TEXT NOT NULL, created_by_id TEXT)
+            """,
+            "CREATE INDEX records_type ON records (object_type_id, id)",
+            """
+            CREATE TABLE record_unique_values (
+                object_type_id TEXT NOT NULL, field_key TEXT NOT NULL, value TEXT NOT NULL, record_id TEXT NOT NULL,
+                PRIMARY KEY (object_type_id, field_key, value))
+            """,
+            "CREATE INDEX record_unique_values_record ON record_unique_values (record_id)",
+            """
+            CREATE TABLE events (
+                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, type TEXT NOT NULL, object_type TEXT, record_id TEXT,
+                data TEXT NOT NULL, changed_fields TEXT, actor_type TEXT NOT NULL, actor_id TEXT,
+                created_by_type TEXT, created_by_id TEXT, occurred_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX events_workspace ON events (workspace_id, id)",
+            "CREATE INDEX events_workspace_type ON events (workspace_id, type, id)",
+            """
+            CREATE TABLE idempotency_keys (
+                workspace_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+                status BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (workspace_id, scope, key))
+            """,
+        ]),
     ]
 }

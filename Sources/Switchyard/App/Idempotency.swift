@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+
+/// `Idempotency-Key` on creating POSTs: the first answer to a key is kept for 24 hours and given
+/// again to a retry with the same key, and nothing is created twice. Reusing a key for a
+/// different request is refused, since the client is confused about what it sent.
+public enum Idempotency {
+    public static let window: TimeInterval = 24 * 3600
+
+    public struct Stored: Sendable {
+        public var status: Int
+        public var body: String
+    }
+
+    /// The key of a request, checked: printable ASCII, at most 255 characters.
+    public static func key(_ header: String?) throws -> String? {
+        guard let header else { return nil }
+        guard !header.isEmpty, header.count <= 255, header.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F }) else {
+            throw APIError.validation("`Idempotency-Key` must be 1 to 255 printable ASCII characters without spaces.", field: "Idempotency-Key")
+        }
+        return header
+    }
+
+    public static func fingerprint(_ parts: String...) -> String {
+        SHA256.hash(data: Array(parts.joined(separator: "\u{1F}").utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The answer stored for this key, if one was given in the last 24 hours.
+    public static func lookup(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String, now: Date) throws -> Stored? {
+        guard let row = try tx.queryOne(
+            "SELECT * FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
+        else { return nil }
+        if try row.date("created_at") < now.addingTimeInterval(-window) {
+            try tx.execute("DELETE FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
+            return nil
+        }
+        guard try row.string("request_hash") == fingerprint else {
+            throw APIError(.unprocessableContent, "idempotency-key-reused", "Idempotency key reused",
+                           detail: "This Idempotency-Key was used for a different request in the last 24 hours; use a new key.",
+                           field: "Idempotency-Key")
+        }
+        return Stored(status: Int(try row.int("status")), body: try row.string("body"))
+    }
+
+    public static func store(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String,
+                             status: Int, body: String, now: Date) throws {
+        try tx.execute(
+            "INSERT INTO idempotency_keys (workspace_id, scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            workspaceID, scope, key, fingerprint, status, body, now)
+    }
+}

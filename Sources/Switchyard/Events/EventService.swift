@@ -1,0 +1,75 @@
+import Foundation
+
+/// The event log. Record changes append their event inside their own transaction (a
+/// transactional outbox): an event exists exactly when its change committed.
+public struct EventService: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let identity: IdentityService
+
+    public init(database: Database, clock: any WallClock, identity: IdentityService) {
+        self.database = database
+        self.clock = clock
+        self.identity = identity
+    }
+
+    /// Appends an event in the caller's transaction.
+    @discardableResult
+    public func append(_ tx: SQLTx, workspaceID: String, type: String, objectType: String? = nil, recordID: String? = nil,
+                       data: JSONValue, changedFields: [String: JSONValue]? = nil, actor: AuditContext,
+                       createdBy: Record.CreatedBy? = nil) throws -> Event {
+        let now = clock.now
+        let event = Event(id: ID.make("evt", at: now), workspaceId: workspaceID, type: type, objectType: objectType,
+                          recordId: recordID, data: data, changedFields: changedFields,
+                          actor: Event.Actor(type: actor.actorType, id: actor.actorID), createdBy: createdBy, occurredAt: now)
+        try EventStore.insert(tx, event)
+        return event
+    }
+
+    /// `invoice.paid`, `work_order.note_added`: lower-case words joined by dots, at least two.
+    static func validateType(_ type: String) throws -> String {
+        let parts = type.split(separator: ".", omittingEmptySubsequences: false)
+        let valid = type.count <= 100 && parts.count >= 2 && parts.allSatisfy { part in
+            guard let first = part.first, first.isLowercase, first.isASCII else { return false }
+            return part.allSatisfy { ($0.isLowercase || $0.isNumber || $0 == "_") && $0.isASCII }
+        }
+        guard valid else {
+            throw APIError.validation("`type` must be dotted lower-case words such as `invoice.paid` (a-z, 0-9, _).", field: "type")
+        }
+        return type
+    }
+
+    /// A host's own event. With an idempotency key, a repeat within 24 hours returns the first
+    /// event and creates nothing.
+    public func post(_ input: PostEventInput, workspaceID: String, credentials: Credentials?, idempotencyKey: String?,
+                     audit: AuditContext) async throws -> (status: Int, body: String) {
+        let type = try Self.validateType(input.type)
+        let data = input.data ?? .object([:])
+        let fingerprint = Idempotency.fingerprint(type, data.jsonText)
+        let now = clock.now
+        return try await identity.write(credentials, audit: audit) { tx, principal in
+            try principal.require(Role.integrationManagers, to: "post events")
+            _ = try identity.workspace(tx, id: workspaceID, by: principal)
+            if let key = idempotencyKey,
+               let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: "events", key: key, fingerprint: fingerprint, now: now) {
+                return (stored.status, stored.body)
+            }
+            let actor = principal.audit(from: audit)
+            let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: actor)
+            let body = try JSONCoding.encodeText(event)
+            if let key = idempotencyKey {
+                try Idempotency.store(tx, workspaceID: workspaceID, scope: "events", key: key, fingerprint: fingerprint,
+                                      status: 201, body: body, now: now)
+            }
+            return (201, body)
+        }
+    }
+
+    public func list(workspaceID: String, credentials: Credentials?, audit: AuditContext, after: String?, types: [String],
+                     limit: Int) async throws -> [Event] {
+        try await identity.read(credentials, audit: audit) { tx, principal in
+            _ = try identity.workspace(tx, id: workspaceID, by: principal)
+            return try EventStore.list(tx, workspaceID: workspaceID, after: after, types: types, limit: limit)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+
+/// SQL for object types, records and the unique-value index.
+enum ObjectStore {
+    // MARK: object types
+
+    static func insert(_ tx: SQLTx, _ type: ObjectType) throws {
+        try tx.execute(
+            """
+            INSERT INTO object_types (id, workspace_id, key, name, description, fields, locked, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            type.id, type.workspaceId, type.key, type.name, type.description, try fieldsText(type.fields), type.locked,
+            type.createdAt, type.updatedAt)
+    }
+
+    static func update(_ tx: SQLTx, _ type: ObjectType) throws {
+        try tx.execute("UPDATE object_types SET name = ?, description = ?, fields = ?, locked = ?, updated_at = ? WHERE id = ?",
+                       type.name, type.description, try fieldsText(type.fields), type.locked, type.updatedAt, type.id)
+    }
+
+    static func objectType(_ tx: SQLTx, workspaceID: String, key: String) throws -> ObjectType? {
+        try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?", workspaceID, key).map(objectType(from:))
+    }
+
+    static func objectTypes(_ tx: SQLTx, workspaceID: String, after: String?, limit: Int) throws -> [ObjectType] {
+        try tx.query("SELECT * FROM object_types WHERE workspace_id = ? AND key > ? ORDER BY key LIMIT ?",
+                     workspaceID, after ?? "", limit).map(objectType(from:))
+    }
+
+    static func delete(_ tx: SQLTx, objectTypeID: String) throws {
+        try tx.execute("DELETE FROM record_unique_values WHERE object_type_id = ?", objectTypeID)
+        try tx.execute("DELETE FROM records WHERE object_type_id = ?", objectTypeID)
+        try tx.execute("DELETE FROM object_types WHERE id = ?", objectTypeID)
+    }
+
+    static func fieldsText(_ fields: [DataField]) throws -> String {
+        String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
+    }
+
+    static func objectType(from row: SQLRow) throws -> ObjectType {
+        ObjectType(
+            id: try row.string("id"), workspaceId: try row.string("workspace_id"), key: try row.string("key"),
+            name: try row.string("name"), description: row.optionalString("description"),
+            fields: try JSONDecoder().decode([DataField].self, from: Data(try row.string("fields").utf8)),
+            locked: row.bool("locked"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+
+    // MARK: records
+
+    static func insert(_ tx: SQLTx, _ record: Record, objectTypeID: String) throws {
+        try tx.execute(
+            """
+            INSERT INTO records (id, workspace_id, object_type_id, data, version, created_at, updated_at, created_by_type, created_by_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            record.id, record.workspaceId, objectTypeID, JSONValue.object(record.fields).jsonText, record.version,
+            record.createdAt, record.updatedAt, record.createdBy.type, record.createdBy.id)
+    }
+
+    /// Writes new fields if the stored version is still `expectedVersion`; false when it is not.
+    static func update(_ tx: SQLTx, _ record: Record, expectedVersion: Int64) throws -> Bool {
+        try tx.execute("UPDATE records SET data = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?",
+                       JSONValue.object(record.fields).jsonText, record.version, record.updatedAt, record.id, expectedVersion) == 1
+    }
+
+    static func deleteRecord(_ tx: SQLTx, id: String) throws {
+        try tx.execute("DELETE FROM record_unique_values WHERE record_id = ?", id)
+        try tx.execute("DELETE FROM records WHERE id = ?", id)
+    }
+
+    static func record(_ tx: SQLTx, type: ObjectType, id: String, forUpdate: Bool = false) throws -> Record? {
+        try tx.queryOne("SELECT * FROM records WHERE id = ? AND object_type_id = ?\(forUpdate ? tx.dialect.forUpdate : "")", id, type.id)
+            .map { try record(from: $0, type: type.key) }
+    }
+
+    static func recordExists(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> Bool {
+        try tx.queryOne(
+            """
+            SELECT r.id FROM records r JOIN object_types t ON t.id = r.object_type_id
+            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
+            """, id, workspaceID, typeKey) != nil
+    }
+
+    static func recordCount(_ tx: SQLTx, objectTypeID: String) throws -> Int64 {
+        try tx.queryOne("SELECT COUNT(*) AS n FROM records WHERE object_type_id = ?", objectTypeID)?.int("n") ?? 0
+    }
+
+    static func records(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [Record] {
+        var conditions = ["object_type_id = ?"]
+        var arguments: [SQLValue] = [.text(type.id)]
+        for filter in query.filters {
+            let expression: String
+            switch filter.field.type {
+            case .number, .integer: expression = tx.dialect.jsonNumber("data", filter.field.key)
+            case .boolean: expression = tx.dialect.jsonBool("data", filter.field.key)
+            default: expression = tx.dialect.jsonText("data", filter.field.key)
+            }
+            conditions.append("\(expression) IN (\(tx.placeholders(filter.values.count)))")
+            arguments += filter.values
+        }
+        let order: String
+        var offset = 0
+        switch query.sort {
+        case .created(let descending):
+            if let after = query.after {
+                conditions.append(descending ? "id < ?" : "id > ?")
+                arguments.append(.text(after))
+            }
+            order = descending ? "id DESC" : "id"
+        case .updated(let descending):
+            order = "updated_at \(descending ? "DESC" : "ASC"), id"
+            offset = query.offset
+        case .field(let field, let descending):
+            let expression = [.number, .integer].contains(field.type)
+                ? tx.dialect.jsonNumber("data", field.key) : tx.dialect.jsonText("data", field.key)
+            // Unset values last either way, on both engines.
+            order = "(\(expression) IS NULL), \(expression) \(descending ? "DESC" : "ASC"), id"
+            offset = query.offset
+        }
+        arguments += [.int(Int64(query.limit)), .int(Int64(offset))]
+        return try tx.query(
+            "SELECT * FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ? OFFSET ?", arguments
+        ).map { try record(from: $0, type: type.key) }
+    }
+
+    static func record(from row: SQLRow, type: String) throws -> Record {
+        Record(
+            id: try row.string("id"), workspaceId: try row.string("workspace_id"), type: type,
+            fields: try JSONValue.parse(try row.string("data")).objectValue ?? [:], version: try row.int("version"),
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
+            createdBy: Record.CreatedBy(type: try row.string("created_by_type"), id: row.optionalString("created_by_id")))
+    }
+
+    // MARK: unique values
+
+    /// Claims the values of the type's unique fields for a record, releasing its old ones; a value
+    /// another record holds is a conflict naming the field.
+    static func claimUniqueValues(_ tx: SQLTx, type: ObjectType, recordID: String, fields: [String: JSONValue]) throws {
+        let unique = type.fields.filter(\.unique)
+        guard !unique.isEmpty else { return }
+        try tx.execute("DELETE FROM record_unique_values WHERE record_id = ?", recordID)
+        for field in unique {
+            guard let value = fields[field.key], value != .null else { continue }
+            let text = value.stringValue ?? value.jsonText
+            if let holder = try tx.queryOne(
+                "SELECT record_id FROM record_unique_values WHERE object_type_id = ? AND field_key = ? AND value = ?",
+                type.id, field.key, text) {
+                throw APIError.conflict("Another \(type.key) record (\(try holder.string("record_id"))) has this `\(field.key)`; it must be unique.",
+                                        field: "fields.\(field.key)")
+            }
+            try tx.execute("INSERT INTO record_unique_values (object_type_id, field_key, value, record_id) VALUES (?, ?, ?, ?)",
+                           type.id, field.key, text, recordID)
+        }
+    }
+
+    static func removeField(_ tx: SQLTx, type: ObjectType, key: String) throws {
+        try tx.execute("UPDATE records SET data = \(tx.dialect.jsonRemove("data", key)) WHERE object_type_id = ?", type.id)
+        try tx.execute("DELETE FROM record_unique_values WHERE object_type_id = ? AND field_key = ?", type.id, key)
+    }
+}
+
+/// What a record list asks for.
+struct RecordQuery: Sendable {
+    enum Sort: Sendable {
+        case created(descending: Bool)
+        case updated(descending: Bool)
+        case field(DataField, descending: Bool)
+    }
+
+    struct Filter: Sendable {
+        var field: DataField
+        var values: [SQLValue]
+    }
+
+    var filters: [Filter] = []
+    var sort: Sort = .created(descending: false)
+    var limit = 50
+    /// The last record id seen, for the created-order sorts.
+    var after: String?
+    /// Rows to skip, for the other sorts.
+    var offset = 0
+}

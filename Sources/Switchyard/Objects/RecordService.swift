@@ -1,0 +1,176 @@
+import Foundation
+
+/// Records: validated against their type, versioned, and each change written with its event (and
+/// activity entry) in one transaction.
+public struct RecordService: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let identity: IdentityService
+    let types: ObjectTypeService
+    let activity: ActivityService
+    let events: EventService
+
+    public init(database: Database, clock: any WallClock, identity: IdentityService, types: ObjectTypeService,
+                activity: ActivityService, events: EventService) {
+        self.database = database
+        self.clock = clock
+        self.identity = identity
+        self.types = types
+        self.activity = activity
+        self.events = events
+    }
+
+    /// A record as its events carry it: the same shape the API answers with.
+    static func eventData(_ record: Record) -> JSONValue {
+        var createdBy: [String: JSONValue] = ["type": .string(record.createdBy.type)]
+        if let id = record.createdBy.id { createdBy["id"] = .string(id) }
+        return .object([
+            "id": .string(record.id), "type": .string(record.type), "workspace_id": .string(record.workspaceId),
+            "fields": .object(record.fields), "version": .int(record.version),
+            "created_at": .string(RFC3339.format(record.createdAt)), "updated_at": .string(RFC3339.format(record.updatedAt)),
+            "created_by": .object(createdBy),
+        ])
+    }
+
+    /// Reference fields must point at records of their type in the same workspace.
+    private func checkReferences(_ tx: SQLTx, type: ObjectType, fields: [String: JSONValue], changed: Set<String>?) throws {
+        for field in type.fields where field.type == .reference {
+            guard changed?.contains(field.key) ?? true, let id = fields[field.key]?.stringValue, let target = field.reference else { continue }
+            guard try ObjectStore.recordExists(tx, workspaceID: type.workspaceId, typeKey: target, id: id) else {
+                throw APIError.validation("`fields.\(field.key)`: there is no \(target) record \(id) in this workspace.", field: "fields.\(field.key)")
+            }
+        }
+    }
+
+    private static func writer(_ principal: Principal) throws {
+        try principal.require(Role.integrationManagers, to: "change records")
+    }
+
+    /// Creates a record. With an idempotency key, a repeat within 24 hours answers as the first
+    /// request did and creates nothing.
+    public func create(_ input: RecordInput, workspaceID: String, typeKey: String, idempotencyKey: String?,
+                       credentials: Credentials?, audit: AuditContext) async throws -> (status: Int, body: String) {
+        let now = clock.now
+        let fingerprint = Idempotency.fingerprint(typeKey, JSONValue.object(input.fields).jsonText)
+        do {
+            return try await identity.write(credentials, audit: audit) { tx, principal in
+                try Self.writer(principal)
+                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+                let scope = "records:\(typeKey)"
+                if let key = idempotencyKey,
+                   let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
+                    return (stored.status, stored.body)
+                }
+                let fields = try RecordValidator(type: type).validateCreate(input.fields)
+                try checkReferences(tx, type: type, fields: fields, changed: nil)
+                let record = Record(id: ID.make("rec", at: now), workspaceId: workspaceID, type: type.key, fields: fields, version: 1,
+                                    createdAt: now, updatedAt: now,
+                                    createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID))
+                try ObjectStore.insert(tx, record, objectTypeID: type.id)
+                try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+                let actor = principal.audit(from: audit)
+                try events.append(tx, workspaceID: workspaceID, type: "\(type.key).created", objectType: type.key, recordID: record.id,
+                                  data: Self.eventData(record), actor: actor, createdBy: record.createdBy)
+                try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: workspaceID)
+                let body = try JSONCoding.encodeText(record)
+                if let key = idempotencyKey {
+                    try Idempotency.store(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint,
+                                          status: 201, body: body, now: now)
+                }
+                return (201, body)
+            }
+        } catch StorageError.uniqueViolation(let detail) {
+            // Two concurrent requests raced for a unique value or an idempotency key.
+            throw APIError.conflict("A concurrent request took a unique value or this Idempotency-Key (\(detail)); retry it.")
+        }
+    }
+
+    public func get(workspaceID: String, typeKey: String, id: String, credentials: Credentials?, audit: AuditContext) async throws -> Record {
+        try await identity.read(credentials, audit: audit) { tx, principal in
+            let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+            guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id) else {
+                throw APIError.notFound("\(typeKey) record", id)
+            }
+            return record
+        }
+    }
+
+    /// `filter[field]=value` (repeat for any of several values), `sort` (`created_at`,
+    /// `updated_at` or a field key; `-` for descending), `limit`, `after`.
+    public func list(workspaceID: String, typeKey: String, filters: [(String, String)], sort: String?, limit: Int, after: String?,
+                     credentials: Credentials?, audit: AuditContext) async throws -> (records: [Record], next: String?) {
+        try await identity.read(credentials, audit: audit) { tx, principal in
+            let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+            var query = try RecordQueryParser.parse(type: type, filters: filters, sort: sort, after: after)
+            query.limit = limit
+            let records = try ObjectStore.records(tx, type: type, query: query)
+            return (records, RecordQueryParser.nextCursor(query, records))
+        }
+    }
+
+    /// A partial update. `expectedVersion` (from `If-Match`) must be the stored version, else 412.
+    public func update(_ input: RecordInput, workspaceID: String, typeKey: String, id: String, expectedVersion: Int64?,
+                       credentials: Credentials?, audit: AuditContext) async throws -> Record {
+        let now = clock.now
+        do {
+            return try await identity.write(credentials, audit: audit) { tx, principal in
+                try Self.writer(principal)
+                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+                guard ID.isValid(id, prefix: "rec"), var record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
+                    throw APIError.notFound("\(typeKey) record", id)
+                }
+                if let expectedVersion, expectedVersion != record.version {
+                    throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
+                                   detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry.")
+                }
+                let previous = record.fields
+                let fields = try RecordValidator(type: type).validatePatch(input.fields, onto: previous)
+                var changed: [String: JSONValue] = [:]
+                for key in Set(previous.keys).union(fields.keys) where previous[key] != fields[key] {
+                    changed[key] = previous[key] ?? .null
+                }
+                guard !changed.isEmpty else { return record }
+                try checkReferences(tx, type: type, fields: fields, changed: Set(changed.keys))
+                let version = record.version
+                record.fields = fields
+                record.version += 1
+                record.updatedAt = now
+                guard try ObjectStore.update(tx, record, expectedVersion: version) else {
+                    throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
+                                   detail: "The record changed while this update ran: read it again and retry.")
+                }
+                if type.fields.contains(where: { $0.unique && changed[$0.key] != nil }) {
+                    try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+                }
+                let actor = principal.audit(from: audit)
+                try events.append(tx, workspaceID: workspaceID, type: "\(type.key).updated", objectType: type.key, recordID: record.id,
+                                  data: Self.eventData(record), changedFields: changed, actor: actor, createdBy: record.createdBy)
+                try activity.record(tx, actor, action: "record.updated", targetType: type.key, targetID: record.id,
+                                    workspaceID: workspaceID, detail: changed.keys.sorted().joined(separator: ", "))
+                return record
+            }
+        } catch StorageError.uniqueViolation {
+            throw APIError.conflict("A concurrent request took a unique value of this record; retry it.")
+        }
+    }
+
+    public func delete(workspaceID: String, typeKey: String, id: String, expectedVersion: Int64?, credentials: Credentials?,
+                       audit: AuditContext) async throws {
+        try await identity.write(credentials, audit: audit) { tx, principal in
+            try Self.writer(principal)
+            let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+            guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
+                throw APIError.notFound("\(typeKey) record", id)
+            }
+            if let expectedVersion, expectedVersion != record.version {
+                throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
+                               detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry.")
+            }
+            try ObjectStore.deleteRecord(tx, id: id)
+            let actor = principal.audit(from: audit)
+            try events.append(tx, workspaceID: workspaceID, type: "\(type.key).deleted", objectType: type.key, recordID: id,
+                              data: Self.eventData(record), actor: actor, createdBy: record.createdBy)
+            try activity.record(tx, actor, action: "record.deleted", targetType: type.key, targetID: id, workspaceID: workspaceID)
+        }
+    }
+}
