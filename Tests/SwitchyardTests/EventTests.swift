@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+@testable import Switchyard
+
+@Suite("Events")
+struct EventTests {
+    @Test("a host posts its own events; the same Idempotency-Key within 24 hours returns the first")
+    func hostEvents() async throws {
+        try await TestApp.run { app in
+            let path = "\(app.workspacePath)/events"
+            let first = try await app.request(.post, path, token: app.ownerToken,
+                                              json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
+                                              headers: [.idempotencyKey: "pay-7"])
+            #expect(first.status == .created)
+            #expect((first["data"] as? [String: Any])?["invoiceId"] as? String == "INV-7", "keys of event data are kept as written")
+            let again = try await app.request(.post, path, token: app.ownerToken,
+                                              json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
+                                              headers: [.idempotencyKey: "pay-7"])
+            #expect(again["id"] as? String == first["id"] as? String)
+            #expect(try await app.count("events") == 1)
+            try await app.request(.post, path, token: app.ownerToken, json: #"{"type": "Invoice Paid"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "type")
+            try await app.request(.post, path, token: app.ownerToken, json: #"{"data": {}}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "type")
+            #expect(try await app.count("events") == 1)
+        }
+    }
+
+    @Test("the log reads in order, by type, page after page")
+    func polling() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            for n in 1...5 { try await app.createWorkOrder(#"{"number": "WO-\#(n)"}"#) }
+            _ = try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "site.opened"}"#)
+            var types: [String] = []
+            var after: String?
+            repeat {
+                let page = try await app.request(.get, "\(app.workspacePath)/events?limit=2" + (after.map { "&after=\($0)" } ?? ""), token: app.ownerToken)
+                types += (page["data"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+                after = page["next_after"] as? String
+            } while after != nil
+            #expect(types == Array(repeating: "work_order.created", count: 5) + ["site.opened"])
+            let sites = try await app.request(.get, "\(app.workspacePath)/events?type=site.opened", token: app.ownerToken)
+            #expect((sites["data"] as? [Any])?.count == 1)
+            // Another workspace's log is its own.
+            let other = try await app.request(.get, "/v1/workspaces/\(app.sandboxWorkspace.id)/events", token: app.ownerToken)
+            #expect((other["data"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("exactly one event per committed change under concurrent, partly failing writes")
+    func oneEventPerChange() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            // 60 creates: every third repeats a number (409), every fifth has a bad status (422).
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for n in 0..<60 {
+                    group.addTask {
+                        let number = n % 3 == 2 ? "WO-\(n - 1)" : "WO-\(n)"
+                        let status = n % 5 == 4 ? "lost" : "open"
+                        return try await app.createWorkOrder(#"{"number": "\#(number)", "status": "\#(status)"}"#).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            let created = statuses.filter { $0 == .created }.count
+            #expect(created > 0 && created < 60)
+            #expect(!statuses.contains { $0.code >= 500 })
+            #expect(try await app.count("records") == Int64(created))
+            #expect(try await app.count("events") == Int64(created))
+            let orphans = try await app.database.read { tx in
+                try tx.queryOne("SELECT COUNT(*) AS n FROM records r WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.record_id = r.id)")?.int("n")
+            }
+            #expect(orphans == 0)
+        }
+    }
+}
