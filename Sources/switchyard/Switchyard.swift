@@ -27,6 +27,15 @@ struct DatabaseOptions: ParsableArguments {
         flag ?? ProcessInfo.processInfo.environment["SWITCHYARD_\(variable)"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// A whole-number setting from its flag or environment variable; a variable that is not a
+    /// number is an error, not silently the default.
+    func number(_ flag: Int?, _ variable: String) throws -> Int? {
+        if let flag { return flag }
+        guard let text = value(nil, variable) else { return nil }
+        guard let number = Int(text) else { throw ValidationError("SWITCHYARD_\(variable) must be a whole number, not \(text)") }
+        return number
+    }
+
     func configuration() throws -> AppConfiguration {
         var configuration = AppConfiguration()
         if let dataDir = value(dataDir, "DATA_DIR") {
@@ -74,17 +83,20 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var configuration = try common.configuration()
         if let host = common.value(host, "HOST") { configuration.host = host }
-        if let port = port ?? common.value(nil, "PORT").flatMap(Int.init) { configuration.port = port }
+        if let port = try common.number(port, "PORT") {
+            guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+            configuration.port = port
+        }
         configuration.publicURL = common.value(publicURL, "PUBLIC_URL") ?? "http://\(configuration.host == "0.0.0.0" ? "localhost" : configuration.host):\(configuration.port)"
         configuration.secretKey = common.value(secretKey, "SECRET_KEY")
         if let smtp = common.value(smtpURL, "SMTP_URL") { configuration.smtpURL = try SMTPURL(parsing: smtp) }
         if let from = common.value(mailFrom, "MAIL_FROM") { configuration.mailFrom = from }
-        if let size = maxBodySize ?? common.value(nil, "MAX_BODY_SIZE").flatMap(Int.init) {
+        if let size = try common.number(maxBodySize, "MAX_BODY_SIZE") {
             guard size >= 1024 else { throw ValidationError("--max-body-size must be at least 1024 bytes") }
             configuration.maximumBodySize = size
         }
         if let email = common.value(ownerEmail, "OWNER_EMAIL") { configuration.ownerEmail = email }
-        if let fields = maxDataFields ?? common.value(nil, "MAX_DATA_FIELDS").flatMap(Int.init) {
+        if let fields = try common.number(maxDataFields, "MAX_DATA_FIELDS") {
             guard (1...10_000).contains(fields) else { throw ValidationError("--max-data-fields must be from 1 to 10000") }
             configuration.maximumDataFields = fields
         }

@@ -64,6 +64,34 @@ struct TokenTests {
         }
     }
 
+    @Test("test and workspace-limited tokens cannot act on the whole organization")
+    func restrictedTokensStayInTheirLane() async throws {
+        try await TestApp.run { app in
+            let test = try #require(try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "t", "mode": "test"}"#)["token"] as? String)
+            let scoped = try #require(try await app.request(.post, "/v1/tokens", token: app.ownerToken,
+                                                            json: #"{"name": "s", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#)["token"] as? String)
+            for token in [test, scoped] {
+                try await app.request(.get, "/v1/activity", token: token).expectProblem(.forbidden, "forbidden")
+                try await app.request(.get, "/v1/outbox", token: token).expectProblem(.forbidden, "forbidden")
+                try await app.request(.post, "/v1/users", token: token, json: #"{"email": "x@example.com", "role": "member"}"#)
+                    .expectProblem(.forbidden, "forbidden")
+                try await app.request(.post, "/v1/workspaces", token: token, json: #"{"name": "W"}"#).expectProblem(.forbidden, "forbidden")
+            }
+            // A test token may make a sandbox.
+            let sandbox = try await app.request(.post, "/v1/workspaces", token: test, json: #"{"name": "Play", "mode": "sandbox"}"#)
+            #expect(sandbox.status == .created)
+        }
+    }
+
+    @Test("an unknown enum value names the accepted ones")
+    func enumValues() async throws {
+        try await TestApp.run { app in
+            let response = try await app.request(.post, "/v1/users", token: app.ownerToken, json: #"{"email": "x@example.com", "role": "boss"}"#)
+            response.expectProblem(.unprocessableContent, "validation-failed", field: "role")
+            #expect((response["detail"] as? String)?.contains("owner, admin, integration_admin, developer, member") == true)
+        }
+    }
+
     @Test("a token limited to workspaces reaches only those")
     func scopedToken() async throws {
         try await TestApp.run { app in

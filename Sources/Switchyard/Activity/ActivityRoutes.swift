@@ -12,12 +12,16 @@ struct ActivityRoutes {
 
     func add(to router: Router<AppRequestContext>) {
         router.get("v1/activity") { request, context in
-            try await identity.principal(context).require(Role.userManagers, to: "read the activity log")
+            let principal = try await identity.principal(context)
+            try principal.require(Role.userManagers, to: "read the activity log")
+            try principal.requireOrganizationWide(to: "read the activity log")
             let filter = try Self.filter(request)
             return Page(try await activity.list(filter), limit: filter.limit, cursor: \.id)
         }
         router.get("v1/activity.csv") { request, context -> Response in
-            try await identity.principal(context).require(Role.userManagers, to: "export the activity log")
+            let principal = try await identity.principal(context)
+            try principal.require(Role.userManagers, to: "export the activity log")
+            try principal.requireOrganizationWide(to: "export the activity log")
             var start = try Self.filter(request)
             start.limit = 500
             let first = try await activity.list(start)

@@ -34,7 +34,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(Document(type: type, title: title, status: status.code, detail: detail, field: field))
         var fields = headers
         fields[.contentType] = "application/problem+json"

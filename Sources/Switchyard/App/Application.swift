@@ -65,7 +65,6 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let configuration = services.configuration
     router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize))
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
     SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
     router.add(middleware: AuthenticationMiddleware())
     IdentityRoutes(identity: services.identity, maximumBodySize: configuration.maximumBodySize,

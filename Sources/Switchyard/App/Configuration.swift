@@ -70,7 +70,10 @@ public enum SecretKey {
             return bytes
         }
         let path = (dataDirectory as NSString).appendingPathComponent("secret.key")
-        if let data = FileManager.default.contents(atPath: path), data.count >= 32 {
+        if let data = FileManager.default.contents(atPath: path) {
+            guard data.count >= 32 else {
+                throw ConfigurationError("the secret key file \(path) holds fewer than 32 bytes; restore it from a backup, or set --secret-key")
+            }
             return Array(data)
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)

@@ -115,3 +115,18 @@ public enum JSONBody {
         }
     }
 }
+
+/// An enum of the API: decoding an unknown value names the values it accepts.
+public protocol APIEnum: CaseIterable, Codable, RawRepresentable where RawValue == String {}
+
+extension APIEnum {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        guard let value = Self(rawValue: raw) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "must be one of \(Self.allCases.map(\.rawValue).joined(separator: ", ")); \"\(raw.prefix(60))\" is not")
+        }
+        self = value
+    }
+}

@@ -3,25 +3,39 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// Turns every error into a problem document and stamps `X-Request-Id` on every answer, so a
-/// client can quote it and an operator find the matching log lines.
+/// Turns every error into a problem document, stamps `X-Request-Id` on every answer (so a client
+/// can quote it and an operator find the matching log lines), and logs each request at info:
+/// method, path, status and duration.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let maximumBodySize: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
         do {
             var response = try await next(request, context)
             response.headers[.requestID] = context.id
+            log(request, status: response.status, since: start, context: context)
             return response
         } catch var error as APIError {
             error.headers[.requestID] = context.id
+            log(request, status: error.status, since: start, context: context)
             throw error
         } catch {
             var problem = Self.problem(for: error, path: request.uri.path, maximumBodySize: maximumBodySize, context: context)
             problem.headers[.requestID] = context.id
+            log(request, status: problem.status, since: start, context: context)
             throw problem
         }
+    }
+
+    private func log(_ request: Request, status: HTTPResponse.Status, since start: ContinuousClock.Instant, context: Context) {
+        guard context.logger.logLevel <= .info else { return }
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info("request", metadata: [
+            "request_id": "\(context.id)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+            "status": "\(status.code)", "duration_ms": "\(String(format: "%.2f", milliseconds))"])
     }
 
     static func problem(for error: Error, path: String, maximumBodySize: Int, context: Context) -> APIError {
@@ -44,6 +58,10 @@ struct ProblemMiddleware: RouterMiddleware {
             }
         case let error as DecodingError:
             return JSONBody.map(error)
+        case StorageError.unavailable:
+            context.logger.error("database unavailable", metadata: ["error": "\(error)"])
+            return APIError(.serviceUnavailable, "database-unavailable", "Database unavailable",
+                            detail: "The database cannot be reached right now; nothing was changed. Retry shortly.")
         default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return .internalError(context.id)

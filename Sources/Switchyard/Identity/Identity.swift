@@ -1,6 +1,6 @@
 import Foundation
 
-public enum Role: String, Codable, Sendable, CaseIterable {
+public enum Role: String, APIEnum, Sendable {
     case owner, admin
     case integrationAdmin = "integration_admin"
     case developer, member
@@ -13,12 +13,12 @@ public enum Role: String, Codable, Sendable, CaseIterable {
     public static let readers: Set<Role> = [.owner, .admin, .integrationAdmin, .member]
 }
 
-public enum WorkspaceMode: String, Codable, Sendable {
+public enum WorkspaceMode: String, APIEnum, Sendable {
     case live, sandbox
 }
 
 /// `live` tokens (`sy_live_…`) reach every workspace; `test` tokens (`sy_test_…`) only sandboxes.
-public enum TokenMode: String, Codable, Sendable {
+public enum TokenMode: String, APIEnum, Sendable {
     case live, test
 }
 
@@ -99,6 +99,17 @@ public struct Principal: Sendable {
         guard roles.contains(role) else {
             let names = Role.allCases.filter(roles.contains).map(\.rawValue).joined(separator: ", ")
             throw APIError.forbidden("Only \(names) may \(action); you are \(role.rawValue).")
+        }
+    }
+
+    /// 403 for a test token or a token limited to workspaces: what reaches the whole
+    /// organization (users, the activity log, the outbox) needs an unrestricted live credential.
+    public func requireOrganizationWide(to action: String) throws {
+        if tokenMode == .test {
+            throw APIError.forbidden("A test token (sy_test_…) cannot \(action); use a live token.")
+        }
+        if tokenWorkspaces != nil {
+            throw APIError.forbidden("A token limited to workspaces cannot \(action); use a token for all workspaces.")
         }
     }
 

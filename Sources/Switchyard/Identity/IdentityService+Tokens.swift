@@ -60,7 +60,10 @@ extension IdentityService {
     /// The caller's tokens; owners and admins may ask for everyone's with `all`.
     public func listTokens(by principal: Principal, all: Bool, after: String?, limit: Int) async throws -> [APIToken] {
         try principal.require(Role.readers, to: "list API tokens")
-        if all { try principal.require(Role.userManagers, to: "list every user's API tokens") }
+        if all {
+            try principal.require(Role.userManagers, to: "list every user's API tokens")
+            try principal.requireOrganizationWide(to: "list every user's API tokens")
+        }
         let userID = all ? nil : principal.userID
         return try await database.read { tx in try IdentityStore.tokens(tx, userID: userID, after: after, limit: limit) }
     }
@@ -95,8 +98,12 @@ extension IdentityService {
         let address = email.trimmingCharacters(in: .whitespaces).lowercased()
         let found = try await database.read { tx in try IdentityStore.userWithPassword(tx, email: address) }
         var audit = audit
-        audit.actorLabel = address
-        guard let (user, hash) = found, try await passwords.verify(password, hash: hash) else {
+        audit.actorLabel = String(address.prefix(254))
+        // An unknown email still costs a bcrypt check, so timing does not tell which emails exist.
+        let hash: String
+        if let found { hash = found.1 } else { hash = try await passwords.unknownUserHash() }
+        let verified = try await passwords.verify(password, hash: hash)
+        guard let (user, _) = found, verified else {
             try await activity.recordFailure(audit, action: "session.created", detail: "wrong email or password")
             throw APIError.unauthenticated("The email or password is wrong.")
         }

@@ -63,6 +63,7 @@ public struct IdentityService: Sendable {
     public func createUser(_ input: CreateUserInput, by principal: Principal?, audit: AuditContext) async throws -> CreatedUser {
         if let principal {
             try principal.require(Role.userManagers, to: "create users")
+            try principal.requireOrganizationWide(to: "create users")
             if input.role == .owner && principal.role != .owner {
                 throw APIError.forbidden("Only an owner may create another owner.")
             }
@@ -125,6 +126,12 @@ public struct IdentityService: Sendable {
 
     public func createWorkspace(_ input: CreateWorkspaceInput, by principal: Principal, audit: AuditContext) async throws -> Workspace {
         try principal.require(Role.userManagers, to: "create workspaces")
+        if principal.tokenWorkspaces != nil {
+            throw APIError.forbidden("A token limited to workspaces cannot create workspaces; use a token for all workspaces.")
+        }
+        if principal.tokenMode == .test && input.mode != .sandbox {
+            throw APIError.forbidden("A test token (sy_test_…) can only create sandbox workspaces: send \"mode\": \"sandbox\".")
+        }
         let name = try Validate.name(input.name)
         let now = clock.now
         let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: input.mode ?? .live, createdAt: now, updatedAt: now)

@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdBcrypt
+import NIOConcurrencyHelpers
 import NIOPosix
 
 /// bcrypt, off the request threads: a hash costs tens of milliseconds by design.
@@ -9,6 +10,17 @@ public struct Passwords: Sendable {
     public init(cost: UInt8) { self.cost = cost }
 
     public static let minimumLength = 10
+
+    private let decoy = NIOLockedValueBox<String?>(nil)
+
+    /// A hash of a random password at this cost, checked for unknown emails so that they take as
+    /// long as known ones. Made on first use, not at start-up.
+    func unknownUserHash() async throws -> String {
+        if let hash = decoy.withLockedValue({ $0 }) { return hash }
+        let hash = try await self.hash(UUID().uuidString)
+        decoy.withLockedValue { $0 = hash }
+        return hash
+    }
 
     public func hash(_ password: String) async throws -> String {
         let cost = self.cost

@@ -10,7 +10,9 @@ struct MailRoutes {
 
     func add(to router: Router<AppRequestContext>) {
         router.get("v1/outbox") { request, context in
-            try await identity.principal(context).require(Role.userManagers, to: "read the outbox")
+            let principal = try await identity.principal(context)
+            try principal.require(Role.userManagers, to: "read the outbox")
+            try principal.requireOrganizationWide(to: "read the outbox")
             var status: MailMessage.Status?
             if let value = request.query("status") {
                 guard let parsed = MailMessage.Status(rawValue: value) else {

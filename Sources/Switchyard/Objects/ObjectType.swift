@@ -1,7 +1,7 @@
 import Foundation
 
 /// The kind of a data field's values.
-public enum FieldType: String, Codable, Sendable, CaseIterable {
+public enum FieldType: String, APIEnum, Sendable {
     case text, number, integer, boolean, date, datetime
     case `enum`
     case email, url, reference, json

@@ -23,6 +23,9 @@ final class SQLiteEngine: DatabaseEngine {
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // The file holds password and token hashes: readable by this user only. SQLite gives the
+        // -wal and -shm files the same mode.
+        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         writer = GroupCommitWriter(pool: pool, logger: logger)
     }
 
@@ -186,15 +189,20 @@ final class GroupCommitWriter: Sendable {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
                     let tx = GRDBTx(db: db)
+                    // Savepoints through cached statements: GRDB's inSavepoint prepares its SQL on
+                    // every call, which measured at a fifth of a small unit's cost.
+                    let savepoint = try db.cachedStatement(sql: "SAVEPOINT unit")
+                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT unit")
+                    let rollback = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT unit")
                     for (index, unit) in batch.enumerated() {
+                        try savepoint.execute()
                         do {
-                            try db.inSavepoint {
-                                try unit.run(tx)
-                                return .commit
-                            }
+                            try unit.run(tx)
                         } catch {
                             outcomes[index] = SQLiteEngine.map(error)
+                            try rollback.execute()
                         }
+                        try release.execute()
                     }
                     return .commit
                 }
