@@ -4,7 +4,7 @@
 # the same server in the same run, alternating so noise hits both alike. Needs wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="$PWD/.build/release/switchyard"
+bin="${SWITCHYARD_RELEASE_BIN:-$PWD/.build/release/switchyard}"
 duration="${BENCH_SECONDS:-5}"
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -24,17 +24,38 @@ token="$(grep -o 'sy_live_[A-Za-z0-9]*' stdout.txt | head -n 1)"
 sleep 2
 rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 
+ws="$(grep -o 'ws_[0-9A-Z]*' stdout.txt | head -n 1)"
+auth="Authorization: Bearer $token"
+curl -fs "$url/v1/workspaces/$ws/object-types" -H "$auth" -d '{"key": "work_order", "name": "Work order", "fields": [
+  {"key": "status", "type": "enum", "options": ["open", "completed"], "default": "open"},
+  {"key": "trade", "type": "text"}, {"key": "nte", "type": "number"}]}' >/dev/null
+record="$(curl -fs "$url/v1/workspaces/$ws/records/work_order" -H "$auth" -d '{"fields": {"trade": "HVAC", "nte": 250}}' \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+cat > post.lua <<LUA
+wrk.method = "POST"
+wrk.body = '{"fields": {"trade": "PLUMBING", "nte": 120, "status": "open"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+
 rate() { wrk -t2 -c64 -d"${duration}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 echo "HTTP on SQLite (release, wrk -t2 -c64, ${duration}s per run, two runs each, alternating):"
-h1=$(rate "$url/healthz"); p1=$(rate -H "Authorization: Bearer $token" "$url/v1/ping")
-h2=$(rate "$url/healthz"); p2=$(rate -H "Authorization: Bearer $token" "$url/v1/ping")
-python3 - "$h1" "$h2" "$p1" "$p2" "$ready_ms" "$rss_kb" <<'PY'
+results=()
+for round in 1 2; do
+  results+=("$(rate "$url/healthz")")
+  results+=("$(rate -H "$auth" "$url/v1/ping")")
+  results+=("$(rate -H "$auth" "$url/v1/workspaces/$ws/records/work_order/$record")")
+  results+=("$(rate -s post.lua "$url/v1/workspaces/$ws/records/work_order")")
+done
+python3 - "$ready_ms" "$rss_kb" "${results[@]}" <<'PY'
 import sys
-h1, h2, p1, p2 = map(float, sys.argv[1:5])
-ready_ms, rss_kb = int(sys.argv[5]), int(sys.argv[6])
-health, ping = max(h1, h2), max(p1, p2)
-print(f"  GET /healthz (trivial route):        {health:10.0f} req/s")
-print(f"  GET /v1/ping (token auth + read):    {ping:10.0f} req/s   ratio {ping / health:.2f}")
-print(f"  start-up to first /healthz answer:   {ready_ms:10d} ms (first start: migrations + owner created)")
-print(f"  idle RSS of switchyard serve:        {rss_kb / 1024:10.1f} MiB")
+ready_ms, rss_kb = int(sys.argv[1]), int(sys.argv[2])
+r = list(map(float, sys.argv[3:]))
+health, ping, read, create = (max(r[i], r[i + 4]) for i in range(4))
+print(f"  GET /healthz (trivial route):               {health:10.0f} req/s")
+print(f"  GET /v1/ping (token auth, one read):        {ping:10.0f} req/s   ratio {ping / health:.2f}")
+print(f"  GET record (token auth + record, one read): {read:10.0f} req/s   ratio {read / health:.2f}  (target >= 0.50)")
+print(f"  POST record (+ event + activity, one tx):   {create:10.0f} req/s   ratio {create / health:.2f}  (target >= 0.25)")
+print(f"  start-up to first /healthz answer:          {ready_ms:10d} ms (first start: migrations + owner created)")
+print(f"  idle RSS of switchyard serve:               {rss_kb / 1024:10.1f} MiB")
 PY

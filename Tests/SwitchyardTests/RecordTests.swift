@@ -224,3 +224,20 @@ struct RecordTests {
         }
     }
 }
+
+@Suite("Record answers")
+struct RecordJSONTests {
+    @Test("the hand-written record answer is what the JSON encoder writes")
+    func sameAsEncoder() throws {
+        let record = Record(id: ID.make("rec"), workspaceId: ID.make("ws"), type: "work_order",
+                            fields: ["status": .string("open"), "nte": .double(250.5), "count": .int(3), "details": .object(["floorPlan": .array([.int(1), .null])]),
+                                     "note": .string("say \"hi\"\n/ü")],
+                            version: 4, createdAt: Date(timeIntervalSince1970: 1_790_000_000.123), updatedAt: Date(timeIntervalSince1970: -1.5),
+                            createdBy: .init(type: "api_token", id: "tok_1"))
+        #expect(RecordJSON.render(record) == (try JSONCoding.encodeText(record)))
+        var anonymous = record
+        anonymous.createdBy = .init(type: "system", id: nil)
+        #expect(RecordJSON.render(anonymous) == (try JSONCoding.encodeText(anonymous)))
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -1.5)) == "1969-12-31T23:59:58.500Z")
+    }
+}

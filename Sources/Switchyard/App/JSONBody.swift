@@ -88,16 +88,19 @@ public enum JSONBody {
         return out
     }
 
+    /// `createdAt` → `created_at`, ASCII only (our own property names).
     static func snakeCase(_ name: String) -> String {
-        var out = ""
-        for character in name {
-            if character.isUppercase {
-                out += "_" + character.lowercased()
+        var out: [UInt8] = []
+        out.reserveCapacity(name.utf8.count + 4)
+        for byte in name.utf8 {
+            if byte >= 65 && byte <= 90 {
+                out.append(95)
+                out.append(byte + 32)
             } else {
-                out.append(character)
+                out.append(byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func describe(_ type: Any.Type) -> String {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import NIOCore
 
@@ -49,13 +52,17 @@ public enum JSONCoding {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    public static var encoder: JSONEncoder {
+    /// Made once: building an encoder per answer showed in profiles. JSONEncoder is safe to
+    /// share between threads once configured.
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         // snake_case for our own property names; keys of user data (`JSONValue.Key`) as written.
+        // Most keys have no capital letter and return at once, before any cast.
         encoder.keyEncodingStrategy = .custom { path in
             guard let key = path.last else { return JSONValue.Key("") }
-            if key is JSONValue.Key { return key }
-            return JSONValue.Key(JSONBody.snakeCase(key.stringValue))
+            let name = key.stringValue
+            guard name.utf8.contains(where: { $0 >= 65 && $0 <= 90 }), type(of: key) != JSONValue.Key.self else { return key }
+            return JSONValue.Key(JSONBody.snakeCase(name))
         }
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
@@ -63,9 +70,9 @@ public enum JSONCoding {
         }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
-    }
+    }()
 
-    public static var decoder: JSONDecoder {
+    public static let decoder: JSONDecoder = {
         // No key strategy: it would rename keys inside user data too. Inputs with multi-word keys
         // spell them out in CodingKeys.
         let decoder = JSONDecoder()
@@ -78,13 +85,21 @@ public enum JSONCoding {
             return date
         }
         return decoder
-    }
+    }()
 }
 
 /// RFC 3339 UTC times with milliseconds, the API's one time format.
 public enum RFC3339 {
+    /// `2026-01-31T09:30:00.123Z`, by hand: the FormatStyle route cost more than a whole answer.
     public static func format(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        let milliseconds = date.millisecondsSince1970
+        var seconds = time_t(milliseconds.floorDiv(1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let fraction = Int(milliseconds - milliseconds.floorDiv(1000) * 1000)
+        let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 
     public static func parse(_ text: String) -> Date? {
@@ -92,5 +107,13 @@ public enum RFC3339 {
             return date
         }
         return try? Date(text, strategy: .iso8601)
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity, so times before 1970 format correctly.
+    func floorDiv(_ divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

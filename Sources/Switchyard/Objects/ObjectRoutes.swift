@@ -83,19 +83,19 @@ struct ObjectRoutes {
             for (key, value) in request.uri.queryParameters where key.hasPrefix("filter[") && key.hasSuffix("]") {
                 filters.append((String(key.dropFirst(7).dropLast()), String(value)))
             }
-            let (list, next) = try await records.list(
+            let page = try await records.list(
                 workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 filters: filters, sort: request.query("sort"), limit: limit, after: request.query("after"),
                 credentials: context.credentials, audit: context.audit(nil))
-            var page = Page(list, limit: limit, cursor: \.id)
-            page.nextAfter = next
-            return page
+            return Self.json(status: 200, body: page)
         }
         recordsPath.get(":record_id") { _, context -> Response in
-            let record = try await records.get(
+            let (json, version) = try await records.get(
                 workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 id: try context.parameters.require("record_id"), credentials: context.credentials, audit: context.audit(nil))
-            return try Self.recordResponse(record, status: .ok)
+            var response = Self.json(status: 200, body: json)
+            response.headers[.eTag] = "\"\(version)\""
+            return response
         }
         recordsPath.patch(":record_id") { request, context -> Response in
             var request = request
@@ -122,7 +122,7 @@ struct ObjectRoutes {
 
     /// A record with its version as the ETag, for `If-Match`.
     static func recordResponse(_ record: Record, status: HTTPResponse.Status) throws -> Response {
-        var response = json(status: Int(status.code), body: try JSONCoding.encodeText(record))
+        var response = json(status: Int(status.code), body: RecordJSON.render(record))
         response.headers[.eTag] = "\"\(record.version)\""
         return response
     }

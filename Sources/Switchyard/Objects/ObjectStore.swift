@@ -74,6 +74,15 @@ enum ObjectStore {
             .map { try record(from: $0, type: type.key) }
     }
 
+    /// The stored row of a record, found by workspace, type key and id in one query.
+    static func recordRow(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> SQLRow? {
+        try tx.queryOne(
+            """
+            SELECT r.* FROM records r JOIN object_types t ON t.id = r.object_type_id
+            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
+            """, id, workspaceID, typeKey)
+    }
+
     static func recordExists(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> Bool {
         try tx.queryOne(
             """
@@ -87,6 +96,10 @@ enum ObjectStore {
     }
 
     static func records(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [Record] {
+        try recordRows(tx, type: type, query: query).map { try record(from: $0, type: type.key) }
+    }
+
+    static func recordRows(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [SQLRow] {
         var conditions = ["object_type_id = ?"]
         var arguments: [SQLValue] = [.text(type.id)]
         for filter in query.filters {
@@ -120,8 +133,7 @@ enum ObjectStore {
         }
         arguments += [.int(Int64(query.limit)), .int(Int64(offset))]
         return try tx.query(
-            "SELECT * FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ? OFFSET ?", arguments
-        ).map { try record(from: $0, type: type.key) }
+            "SELECT * FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ? OFFSET ?", arguments)
     }
 
     static func record(from row: SQLRow, type: String) throws -> Record {

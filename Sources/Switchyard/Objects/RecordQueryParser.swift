@@ -49,10 +49,10 @@ enum RecordQueryParser {
         return query
     }
 
-    static func nextCursor(_ query: RecordQuery, _ records: [Record]) -> String? {
-        guard records.count == query.limit, let last = records.last else { return nil }
-        if case .created = query.sort { return last.id }
-        return "o.\(query.offset + records.count)"
+    static func nextCursor(_ query: RecordQuery, _ ids: [String]) -> String? {
+        guard ids.count == query.limit, let last = ids.last else { return nil }
+        if case .created = query.sort { return last }
+        return "o.\(query.offset + ids.count)"
     }
 
     /// A filter value in the form the field's column expression compares with.
