@@ -78,7 +78,7 @@ public enum SecretKey {
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         var rng = SystemRandomNumberGenerator()
-        let hex = (0..<32).map { _ in String(format: "%02x", rng.next() as UInt8) }.joined()
+        let hex = Hex.encode((0..<32).map { _ in rng.next() as UInt8 })
         guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ConfigurationError("cannot write the secret key file \(path); set --secret-key or make the data folder writable")
         }

@@ -22,7 +22,7 @@ public enum Idempotency {
     }
 
     public static func fingerprint(_ parts: String...) -> String {
-        SHA256.hash(data: Array(parts.joined(separator: "\u{1F}").utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.sha256(parts.joined(separator: "\u{1F}"))
     }
 
     /// The answer stored for this key, if one was given in the last 24 hours.

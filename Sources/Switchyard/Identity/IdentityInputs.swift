@@ -84,7 +84,8 @@ public enum Validate {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
               !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 32 || "<>\",;".unicodeScalars.contains($0) })
+              // ASCII only: mail servers without SMTPUTF8 refuse other addresses, and we do not ask for it.
+              email.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && !"<>\",;()[]\\".unicodeScalars.contains($0) })
         else {
             throw APIError.validation("`\(field)` must be an email address such as ada@example.com.", field: field)
         }

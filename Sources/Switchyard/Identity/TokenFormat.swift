@@ -30,7 +30,7 @@ public enum TokenFormat {
 
     /// What is stored: the SHA-256 of the whole token, hex.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.sha256(token)
     }
 
     static func checksum(_ text: String) -> String {
