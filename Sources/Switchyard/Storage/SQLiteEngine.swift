@@ -46,7 +46,9 @@ final class SQLiteEngine: DatabaseEngine {
 
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         do {
-            return try await readers.runIfActive { [pool] in try pool.read { db in try body(GRDBTx(db: db)) } }
+            // unsafeRead: no BEGIN/COMMIT around the body (two more statements per read, measured);
+            // each statement still reads a consistent snapshot, which is all our reads rely on.
+            return try await readers.runIfActive { [pool] in try pool.unsafeRead { db in try body(GRDBTx(db: db)) } }
         } catch let error as DatabaseError {
             throw SQLiteEngine.map(error)
         }
