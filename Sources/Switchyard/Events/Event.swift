@@ -31,14 +31,14 @@ public struct PostEventInput: RequestBody {
 }
 
 enum EventStore {
-    static func insert(_ tx: SQLTx, _ event: Event) throws {
+    static func insert(_ tx: SQLTx, _ event: Event, dataJSON: String) throws {
         try tx.execute(
             """
             INSERT INTO events (id, workspace_id, type, object_type, record_id, data, changed_fields, actor_type, actor_id,
                                 created_by_type, created_by_id, occurred_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            event.id, event.workspaceId, event.type, event.objectType, event.recordId, event.data.jsonText,
+            event.id, event.workspaceId, event.type, event.objectType, event.recordId, dataJSON,
             event.changedFields.map { JSONValue.object($0).jsonText }, event.actor.type, event.actor.id,
             event.createdBy?.type, event.createdBy?.id, event.occurredAt)
     }

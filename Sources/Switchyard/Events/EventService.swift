@@ -22,8 +22,19 @@ public struct EventService: Sendable {
         let event = Event(id: ID.make("evt", at: now), workspaceId: workspaceID, type: type, objectType: objectType,
                           recordId: recordID, data: data, changedFields: changedFields,
                           actor: Event.Actor(type: actor.actorType, id: actor.actorID), createdBy: createdBy, occurredAt: now)
-        try EventStore.insert(tx, event)
+        try EventStore.insert(tx, event, dataJSON: data.jsonText)
         return event
+    }
+
+    /// A record's event, with its data already written as JSON (the record's own answer), so a
+    /// write encodes the record once.
+    public func appendRecordEvent(_ tx: SQLTx, workspaceID: String, type: String, record: Record, recordJSON: String,
+                                  changedFields: [String: JSONValue]? = nil, actor: AuditContext) throws {
+        let now = clock.now
+        let event = Event(id: ID.make("evt", at: now), workspaceId: workspaceID, type: type, objectType: record.type,
+                          recordId: record.id, data: .null, changedFields: changedFields,
+                          actor: Event.Actor(type: actor.actorType, id: actor.actorID), createdBy: record.createdBy, occurredAt: now)
+        try EventStore.insert(tx, event, dataJSON: recordJSON)
     }
 
     /// `invoice.paid`, `work_order.note_added`: lower-case words joined by dots, at least two.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// SQL for object types, records and the unique-value index.
 enum ObjectStore {
@@ -38,23 +39,37 @@ enum ObjectStore {
         String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
     }
 
+    /// Decoded field lists by their stored text: every record write reads its type, and decoding
+    /// the same JSON each time showed in profiles. Keyed by content, so it can never be stale.
+    private static let decodedFields = NIOLockedValueBox<[String: [DataField]]>([:])
+
+    static func fields(_ text: String) throws -> [DataField] {
+        if let cached = decodedFields.withLockedValue({ $0[text] }) { return cached }
+        let fields = try JSONDecoder().decode([DataField].self, from: Data(text.utf8))
+        decodedFields.withLockedValue { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[text] = fields
+        }
+        return fields
+    }
+
     static func objectType(from row: SQLRow) throws -> ObjectType {
         ObjectType(
             id: try row.string("id"), workspaceId: try row.string("workspace_id"), key: try row.string("key"),
             name: try row.string("name"), description: row.optionalString("description"),
-            fields: try JSONDecoder().decode([DataField].self, from: Data(try row.string("fields").utf8)),
+            fields: try fields(try row.string("fields")),
             locked: row.bool("locked"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
     }
 
     // MARK: records
 
-    static func insert(_ tx: SQLTx, _ record: Record, objectTypeID: String) throws {
+    static func insert(_ tx: SQLTx, _ record: Record, fieldsJSON: String, objectTypeID: String) throws {
         try tx.execute(
             """
             INSERT INTO records (id, workspace_id, object_type_id, data, version, created_at, updated_at, created_by_type, created_by_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            record.id, record.workspaceId, objectTypeID, JSONValue.object(record.fields).jsonText, record.version,
+            record.id, record.workspaceId, objectTypeID, fieldsJSON, record.version,
             record.createdAt, record.updatedAt, record.createdBy.type, record.createdBy.id)
     }
 

@@ -235,8 +235,8 @@ public struct ObjectTypeService: Sendable {
             while true {
                 let page = try ObjectStore.records(tx, type: type, query: RecordQuery(limit: 500, after: after))
                 for record in page {
-                    try events.append(tx, workspaceID: workspaceID, type: "\(type.key).deleted", objectType: type.key, recordID: record.id,
-                                      data: RecordService.eventData(record), actor: actor, createdBy: record.createdBy)
+                    try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).deleted", record: record,
+                                                 recordJSON: RecordJSON.render(record), actor: actor)
                 }
                 guard page.count == 500, let last = page.last else { break }
                 after = last.id

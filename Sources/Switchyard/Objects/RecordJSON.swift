@@ -18,8 +18,8 @@ enum RecordJSON {
                createdByType: try row.string("created_by_type"), createdByID: row.optionalString("created_by_id"))
     }
 
-    static func render(_ record: Record) -> String {
-        render(id: record.id, workspaceID: record.workspaceId, type: record.type, fieldsJSON: JSONValue.object(record.fields).jsonText,
+    static func render(_ record: Record, fieldsJSON: String? = nil) -> String {
+        render(id: record.id, workspaceID: record.workspaceId, type: record.type, fieldsJSON: fieldsJSON ?? JSONValue.object(record.fields).jsonText,
                version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
                createdByType: record.createdBy.type, createdByID: record.createdBy.id)
     }

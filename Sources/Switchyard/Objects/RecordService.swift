@@ -20,18 +20,6 @@ public struct RecordService: Sendable {
         self.events = events
     }
 
-    /// A record as its events carry it: the same shape the API answers with.
-    static func eventData(_ record: Record) -> JSONValue {
-        var createdBy: [String: JSONValue] = ["type": .string(record.createdBy.type)]
-        if let id = record.createdBy.id { createdBy["id"] = .string(id) }
-        return .object([
-            "id": .string(record.id), "type": .string(record.type), "workspace_id": .string(record.workspaceId),
-            "fields": .object(record.fields), "version": .int(record.version),
-            "created_at": .string(RFC3339.format(record.createdAt)), "updated_at": .string(RFC3339.format(record.updatedAt)),
-            "created_by": .object(createdBy),
-        ])
-    }
-
     /// Reference fields must point at records of their type in the same workspace.
     private func checkReferences(_ tx: SQLTx, type: ObjectType, fields: [String: JSONValue], changed: Set<String>?) throws {
         for field in type.fields where field.type == .reference {
@@ -66,13 +54,13 @@ public struct RecordService: Sendable {
                 let record = Record(id: ID.make("rec", at: now), workspaceId: workspaceID, type: type.key, fields: fields, version: 1,
                                     createdAt: now, updatedAt: now,
                                     createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID))
-                try ObjectStore.insert(tx, record, objectTypeID: type.id)
+                let fieldsJSON = JSONValue.object(fields).jsonText
+                try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
                 try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
                 let actor = principal.audit(from: audit)
-                try events.append(tx, workspaceID: workspaceID, type: "\(type.key).created", objectType: type.key, recordID: record.id,
-                                  data: Self.eventData(record), actor: actor, createdBy: record.createdBy)
+                let body = RecordJSON.render(record, fieldsJSON: fieldsJSON)
+                try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).created", record: record, recordJSON: body, actor: actor)
                 try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: workspaceID)
-                let body = RecordJSON.render(record)
                 if let key = idempotencyKey {
                     try Idempotency.store(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint,
                                           status: 201, body: body, now: now)
@@ -148,8 +136,8 @@ public struct RecordService: Sendable {
                     try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
                 }
                 let actor = principal.audit(from: audit)
-                try events.append(tx, workspaceID: workspaceID, type: "\(type.key).updated", objectType: type.key, recordID: record.id,
-                                  data: Self.eventData(record), changedFields: changed, actor: actor, createdBy: record.createdBy)
+                try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).updated", record: record,
+                                             recordJSON: RecordJSON.render(record), changedFields: changed, actor: actor)
                 try activity.record(tx, actor, action: "record.updated", targetType: type.key, targetID: record.id,
                                     workspaceID: workspaceID, detail: changed.keys.sorted().joined(separator: ", "))
                 return record
@@ -173,8 +161,8 @@ public struct RecordService: Sendable {
             }
             try ObjectStore.deleteRecord(tx, id: id)
             let actor = principal.audit(from: audit)
-            try events.append(tx, workspaceID: workspaceID, type: "\(type.key).deleted", objectType: type.key, recordID: id,
-                              data: Self.eventData(record), actor: actor, createdBy: record.createdBy)
+            try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).deleted", record: record,
+                                         recordJSON: RecordJSON.render(record), actor: actor)
             try activity.record(tx, actor, action: "record.deleted", targetType: type.key, targetID: id, workspaceID: workspaceID)
         }
     }
