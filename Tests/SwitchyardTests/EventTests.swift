@@ -25,6 +25,12 @@ struct EventTests {
             try await app.request(.post, path, token: app.ownerToken, json: #"{"data": {}}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "type")
             #expect(try await app.count("events") == 1)
+            // Record events come from records only.
+            try await app.createWorkOrderType()
+            try await app.request(.post, path, token: app.ownerToken, json: #"{"type": "work_order.updated"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "type")
+            try await app.request(.get, "\(path)?after=yesterday", token: app.ownerToken)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "after")
         }
     }
 

@@ -73,6 +73,26 @@ struct ObjectTypeTests {
         }
     }
 
+    @Test("a required field added later fills its default into existing records")
+    func requiredFieldFillsExistingRecords() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            try await app.createWorkOrder(#"{"number": "WO-1"}"#)
+            try await app.createWorkOrder(#"{"number": "WO-2"}"#)
+            let path = "\(app.workspacePath)/object-types/work_order/fields"
+            try await app.request(.post, path, token: app.ownerToken, json: #"{"key": "region", "type": "text", "required": true}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "default")
+            let added = try await app.request(.post, path, token: app.ownerToken,
+                                              json: #"{"key": "region", "type": "text", "required": true, "default": "north"}"#)
+            #expect(added.status == .created)
+            let list = try await app.request(.get, "\(app.workspacePath)/records/work_order?filter[region]=north", token: app.ownerToken)
+            #expect((list["data"] as? [Any])?.count == 2)
+            // An enum's default must stay one of its options.
+            try await app.request(.patch, "\(path)/status", token: app.ownerToken, json: #"{"options": ["in_progress", "completed"]}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "default")
+        }
+    }
+
     @Test("bad definitions are refused with the field path, and nothing is created")
     func badDefinitions() async throws {
         try await TestApp.run { app in

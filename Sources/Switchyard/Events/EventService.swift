@@ -61,15 +61,19 @@ public struct EventService: Sendable {
         return try await identity.write(credentials, audit: audit) { tx, principal in
             try principal.require(Role.integrationManagers, to: "post events")
             _ = try identity.workspace(tx, id: workspaceID, by: principal)
+            if let dot = type.lastIndex(of: "."), ["created", "updated", "deleted"].contains(type[type.index(after: dot)...]),
+               try tx.queryOne("SELECT id FROM object_types WHERE workspace_id = ? AND key = ?", workspaceID, String(type[..<dot])) != nil {
+                throw APIError.validation("`\(type)` is the event of a record change; those are written by the records themselves.", field: "type")
+            }
             if let key = idempotencyKey,
-               let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: "events", key: key, fingerprint: fingerprint, now: now) {
+               let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: key, fingerprint: fingerprint, now: now) {
                 return (stored.status, stored.body)
             }
             let actor = principal.audit(from: audit)
             let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: actor)
             let body = try JSONCoding.encodeText(event)
             if let key = idempotencyKey {
-                try Idempotency.store(tx, workspaceID: workspaceID, scope: "events", key: key, fingerprint: fingerprint,
+                try Idempotency.store(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: key, fingerprint: fingerprint,
                                       status: 201, body: body, now: now)
             }
             return (201, body)
@@ -78,7 +82,10 @@ public struct EventService: Sendable {
 
     public func list(workspaceID: String, credentials: Credentials?, audit: AuditContext, after: String?, types: [String],
                      limit: Int) async throws -> [Event] {
-        try await identity.read(credentials, audit: audit) { tx, principal in
+        if let after, !ID.isValid(after, prefix: "evt") {
+            throw APIError.validation("`after` must be an event id (the `next_after` of the previous page).", field: "after")
+        }
+        return try await identity.read(credentials, audit: audit) { tx, principal in
             _ = try identity.workspace(tx, id: workspaceID, by: principal)
             return try EventStore.list(tx, workspaceID: workspaceID, after: after, types: types, limit: limit)
         }

@@ -181,6 +181,12 @@ enum ObjectStore {
         }
     }
 
+    /// Gives every record of the type that lacks the field the value `value`.
+    static func fill(_ tx: SQLTx, type: ObjectType, key: String, value: JSONValue) throws {
+        try tx.execute("UPDATE records SET data = \(tx.dialect.jsonSetIfAbsent("data", key)) WHERE object_type_id = ?",
+                       value.jsonText, type.id)
+    }
+
     static func removeField(_ tx: SQLTx, type: ObjectType, key: String) throws {
         try tx.execute("UPDATE records SET data = \(tx.dialect.jsonRemove("data", key)) WHERE object_type_id = ?", type.id)
         try tx.execute("DELETE FROM record_unique_values WHERE object_type_id = ? AND field_key = ?", type.id, key)

@@ -165,8 +165,12 @@ public struct ObjectTypeService: Sendable {
             guard type.field(field.key) == nil else {
                 throw APIError.conflict("`\(type.key)` has a field `\(field.key)` already.", field: "key")
             }
-            if field.required, field.defaultValue == nil, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
-                throw APIError.validation("`\(type.key)` has records, which would lack this required field: give it a `default`.", field: "default")
+            if field.required, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
+                guard let value = field.defaultValue else {
+                    throw APIError.validation("`\(type.key)` has records, which would lack this required field: give it a `default`.", field: "default")
+                }
+                // Existing records get the default, so the field is present wherever it is required.
+                try ObjectStore.fill(tx, type: type, key: field.key, value: value)
             }
             if field.unique, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
                 throw APIError.validation("A unique field can only be added while `\(type.key)` has no records.", field: "unique")
@@ -186,10 +190,14 @@ public struct ObjectTypeService: Sendable {
             if let label { field.label = label }
             if let options = input.options {
                 guard field.type == .enum else { throw APIError.validation("`options` is only for enum fields.", field: "options") }
-                guard !options.isEmpty, Set(options).count == options.count else {
+                guard !options.isEmpty, Set(options).count == options.count, options.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
                     throw APIError.validation("`options` must be distinct, non-empty strings.", field: "options")
                 }
                 field.options = options
+                // A default must stay one of the options (records keep the values they have).
+                if input.defaultValue == nil, let current = field.defaultValue {
+                    field.defaultValue = try RecordValidator.check(current, for: field, path: "default")
+                }
             }
             if let value = input.defaultValue {
                 field.defaultValue = value == .null ? nil : try RecordValidator.check(value, for: field, path: "default")

@@ -70,6 +70,8 @@ enum RecordQueryParser {
             return .text(RFC3339.format(date))
         case .email:
             return .text(text.lowercased())
+        case .enum where !(field.options ?? []).contains(text):
+            throw APIError.validation("`\(path)` must be one of: \((field.options ?? []).joined(separator: ", ")).", field: path)
         default:
             return .text(text)
         }

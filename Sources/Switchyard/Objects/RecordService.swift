@@ -44,7 +44,8 @@ public struct RecordService: Sendable {
             return try await identity.write(credentials, audit: audit) { tx, principal in
                 try Self.writer(principal)
                 let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
-                let scope = "records:\(typeKey)"
+                // Per caller: two clients that happen to pick the same key never see each other's answer.
+                let scope = "records:\(typeKey):\(principal.actorID)"
                 if let key = idempotencyKey,
                    let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
                     return (stored.status, stored.body)

@@ -172,6 +172,9 @@ struct PostgresTx: SQLTx {
 
 enum PostgresEngineError {
     static func map(_ error: PSQLError) -> Error {
+        if [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) {
+            return StorageError.unavailable("the connection to PostgreSQL broke")
+        }
         switch error.serverInfo?[.sqlState] {
         case "23505": return StorageError.uniqueViolation(error.serverInfo?[.constraintName] ?? "unique")
         case "23503": return StorageError.foreignKeyViolation(error.serverInfo?[.constraintName] ?? "foreign key")

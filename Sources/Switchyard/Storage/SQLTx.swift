@@ -119,6 +119,14 @@ public enum SQLDialect: String, Sendable {
             : "json_extract(\(column), '$.\(key)')"
     }
 
+    /// The column with one key set to a JSON value given as the next `?` argument (JSON text),
+    /// where the key is absent: for filling a new required field's default into existing records.
+    public func jsonSetIfAbsent(_ column: String, _ key: String) -> String {
+        self == .postgres
+            ? "(CASE WHEN (\(column)::jsonb -> '\(key)') IS NOT NULL THEN \(column) ELSE jsonb_set(\(column)::jsonb, '{\(key)}', CAST(? AS jsonb))::text END)"
+            : "json_insert(\(column), '$.\(key)', json(?))"
+    }
+
     /// The column without one key, for removing a data field from every record.
     public func jsonRemove(_ column: String, _ key: String) -> String {
         self == .postgres ? "(\(column)::jsonb - '\(key)')::text" : "json_remove(\(column), '$.\(key)')"
