@@ -87,6 +87,18 @@ struct IdentityTests {
         }
     }
 
+    @Test("there is one organization, made with the schema")
+    func organization() async throws {
+        try await TestApp.run { app in
+            let organization = try await app.request(.get, "/v1/organization", token: app.ownerToken)
+            #expect(organization.status == .ok)
+            #expect(organization["id"] as? String == "org_00000000000000000000000000")
+            #expect(try await app.count("organizations") == 1)
+            try await Migrator.migrate(app.database)
+            #expect(try await app.count("organizations") == 1)
+        }
+    }
+
     @Test("workspaces: create, list with cursor, rename; mode is fixed")
     func workspaces() async throws {
         try await TestApp.run { app in

@@ -28,9 +28,9 @@ public struct IdentityService: Sendable {
         public var workspace: Workspace
     }
 
-    /// On a first start with no user: the organization, a live workspace, the owner and a token.
+    /// On a first start with no user: a live workspace, the owner and a token.
     /// Returns nil when a user exists already (or another process got there first).
-    public func bootstrapIfEmpty(ownerEmail: String, organizationName: String = "My organization") async throws -> Bootstrap? {
+    public func bootstrapIfEmpty(ownerEmail: String) async throws -> Bootstrap? {
         if try await database.read({ tx in try IdentityStore.userCount(tx) }) > 0 { return nil }
         let email = try Validate.email(ownerEmail, field: "owner email")
         let password = Passwords.generate()
@@ -41,9 +41,6 @@ public struct IdentityService: Sendable {
         do {
             return try await database.write { tx in
                 guard try IdentityStore.userCount(tx) == 0 else { return nil }
-                if try IdentityStore.organization(tx) == nil {
-                    try IdentityStore.insert(tx, Organization(id: ID.make("org", at: now), name: organizationName, createdAt: now))
-                }
                 let workspace = Workspace(id: ID.make("ws", at: now), name: "Default", mode: .live, createdAt: now, updatedAt: now)
                 try IdentityStore.insert(tx, workspace)
                 let owner = User(id: ID.make("usr", at: now), email: email, name: "Owner", role: .owner, createdAt: now, updatedAt: now)

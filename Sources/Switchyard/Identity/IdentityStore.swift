@@ -10,11 +10,6 @@ enum IdentityStore {
         }
     }
 
-    static func insert(_ tx: SQLTx, _ organization: Organization) throws {
-        try tx.execute("INSERT INTO organizations (id, name, created_at) VALUES (?, ?, ?)",
-                       organization.id, organization.name, organization.createdAt)
-    }
-
     // MARK: workspaces
 
     static func insert(_ tx: SQLTx, _ workspace: Workspace) throws {

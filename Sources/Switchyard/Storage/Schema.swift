@@ -88,5 +88,14 @@ public enum Schema {
                 PRIMARY KEY (workspace_id, scope, key))
             """,
         ]),
+        Migration(4, "the organization", [
+            // One organization per installation, made with the schema so that every process (and
+            // the command line, before any server ran) finds the same one.
+            """
+            INSERT INTO organizations (id, name, created_at)
+            SELECT 'org_00000000000000000000000000', 'My organization', 0
+            WHERE NOT EXISTS (SELECT 1 FROM organizations)
+            """,
+        ]),
     ]
 }
