@@ -45,6 +45,8 @@ struct DatabaseOptions: ParsableArguments {
         if let url = value(databaseURL, "DATABASE_URL") {
             configuration.databaseURL = try DatabaseURL(parsing: url)
         }
+        // Mail written by the command line (a new user's welcome) links to the same place as the server's.
+        if let url = value(nil, "PUBLIC_URL") { configuration.publicURL = url }
         if let level = value(logLevel, "LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level) else {
                 throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
