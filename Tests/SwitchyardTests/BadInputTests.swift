@@ -70,6 +70,30 @@ struct BadInputTests {
         }
     }
 
+    @Test("a NUL character in a body or URL is refused, never stored or cut")
+    func nulCharacters() async throws {
+        try await TestApp.run { app in
+            try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "a\u0000b"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "name")
+            try await app.request(.post, "/v1/sessions", json: #"{"email": "a\u0000@x.com", "password": "p"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "email")
+            try await app.request(.get, "/v1/users?after=a%00", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
+            #expect(try await app.count("workspaces") == 2)
+        }
+    }
+
+    @Test("RFC 3339 times are read strictly")
+    func times() {
+        #expect(RFC3339.parse("2026-01-31T09:30:00Z") == Date(timeIntervalSince1970: 1_769_851_800))
+        #expect(RFC3339.parse("2026-01-31t09:30:00.5+02:00") == Date(timeIntervalSince1970: 1_769_844_600.5))
+        #expect(RFC3339.parse("0999-06-15T00:00:00Z").map(RFC3339.format) == "0999-06-15T00:00:00.000Z")
+        #expect(RFC3339.parse("1582-10-10T00:00:00Z").map(RFC3339.format) == "1582-10-10T00:00:00.000Z")
+        for bad in ["2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01",
+                    "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+2:00", "tomorrow"] {
+            #expect(RFC3339.parse(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("every answer carries a request id, errors included")
     func requestIDs() async throws {
         try await TestApp.run { app in

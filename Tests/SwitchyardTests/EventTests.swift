@@ -34,6 +34,26 @@ struct EventTests {
         }
     }
 
+    @Test("concurrent posts with one Idempotency-Key make one event, and every caller gets it")
+    func concurrentIdempotentPosts() async throws {
+        try await TestApp.run { app in
+            let path = "\(app.workspacePath)/events"
+            let ids = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for _ in 0..<24 {
+                    group.addTask {
+                        let response = try await app.request(.post, path, token: app.ownerToken, json: #"{"type": "invoice.paid"}"#,
+                                                             headers: [.idempotencyKey: "same"])
+                        return (response.status, response["id"] as? String)
+                    }
+                }
+                return try await group.reduce(into: [(HTTPResponse.Status, String?)]()) { $0.append($1) }
+            }
+            #expect(ids.allSatisfy { $0.0 == .created })
+            #expect(Set(ids.compactMap(\.1)).count == 1)
+            #expect(try await app.count("events") == 1)
+        }
+    }
+
     @Test("the log reads in order, by type, page after page")
     func polling() async throws {
         try await TestApp.run { app in

@@ -87,6 +87,9 @@ struct ObjectTypeTests {
             #expect(added.status == .created)
             let list = try await app.request(.get, "\(app.workspacePath)/records/work_order?filter[region]=north", token: app.ownerToken)
             #expect((list["data"] as? [Any])?.count == 2)
+            // `"default": null` removes a default.
+            let cleared = try await app.request(.patch, "\(path)/priority", token: app.ownerToken, json: #"{"default": null}"#)
+            #expect((cleared["fields"] as? [[String: Any]])?.first { $0["key"] as? String == "priority" }?["default"] == nil)
             // An enum's default must stay one of its options.
             try await app.request(.patch, "\(path)/status", token: app.ownerToken, json: #"{"options": ["in_progress", "completed"]}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "default")

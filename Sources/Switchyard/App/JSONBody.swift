@@ -34,6 +34,9 @@ public enum JSONBody {
         guard let dictionary = object as? [String: Any] else {
             throw APIError.validation("The request body must be a JSON object.")
         }
+        if let path = nulPath(dictionary, path: "") {
+            throw APIError.validation("`\(path)` contains a NUL character (\\u0000), which text cannot hold.", field: path)
+        }
         if let unknown = dictionary.keys.filter({ !T.keys.contains($0) }).sorted().first {
             throw APIError.validation(
                 "Unknown field `\(unknown)`. Known fields: \(T.keys.sorted().joined(separator: ", ")).", field: unknown)
@@ -42,6 +45,28 @@ public enum JSONBody {
             return try JSONCoding.decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw map(error)
+        }
+    }
+
+    /// The path of the first string (or key) holding U+0000, if any.
+    static func nulPath(_ value: Any, path: String) -> String? {
+        switch value {
+        case let text as String:
+            return text.unicodeScalars.contains("\0") ? (path.isEmpty ? "body" : path) : nil
+        case let object as [String: Any]:
+            for (key, item) in object {
+                let itemPath = path.isEmpty ? key : "\(path).\(key)"
+                if key.unicodeScalars.contains("\0") { return itemPath }
+                if let found = nulPath(item, path: itemPath) { return found }
+            }
+            return nil
+        case let array as [Any]:
+            for (index, item) in array.enumerated() {
+                if let found = nulPath(item, path: "\(path)[\(index)]") { return found }
+            }
+            return nil
+        default:
+            return nil
         }
     }
 

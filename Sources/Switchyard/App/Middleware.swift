@@ -13,6 +13,11 @@ struct ProblemMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         do {
+            // A NUL character is never meaningful in a path or query, PostgreSQL refuses it in
+            // text, and SQLite would cut the string at it: refuse it here, once.
+            if request.uri.description.range(of: "%00", options: .caseInsensitive) != nil {
+                throw APIError.validation("The URL contains a NUL character (%00); remove it.")
+            }
             var response = try await next(request, context)
             response.headers[.requestID] = context.id
             log(request, status: response.status, since: start, context: context)

@@ -21,9 +21,27 @@ public struct Page<Item: Codable & Sendable>: ResponseEncodable, Sendable {
 }
 
 extension Request {
+    /// The query's name/value pairs, both percent-decoded (`filter%5Bstatus%5D` is
+    /// `filter[status]`, as browsers and Python send it), `+` read as a space.
+    public var queryItems: [(name: String, value: String)] {
+        guard let query = uri.query, !query.isEmpty else { return [] }
+        func decode(_ part: Substring) -> String {
+            let spaced = part.replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
+        return query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
     /// A query parameter, with an empty value treated as absent.
     public func query(_ name: String) -> String? {
-        guard let value = uri.queryParameters[name[...]], !value.isEmpty else { return nil }
-        return String(value)
+        queryItems.first { $0.name == name && !$0.value.isEmpty }?.value
+    }
+
+    /// Every value of a repeated query parameter.
+    public func queryAll(_ name: String) -> [String] {
+        queryItems.filter { $0.name == name && !$0.value.isEmpty }.map(\.value)
     }
 }

@@ -99,14 +99,75 @@ public enum RFC3339 {
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let fraction = Int(milliseconds - milliseconds.floorDiv(1000) * 1000)
         let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
+        let year = Int(parts.tm_year) + 1900
+        let paddedYear = year < 10 ? "000\(year)" : year < 100 ? "00\(year)" : year < 1000 ? "0\(year)" : "\(year)"
+        return "\(paddedYear)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 
+    /// Strict RFC 3339 (`2026-01-31T09:30:00Z`, `…00.5+02:00`, `t`/`z` accepted), years 1–9999 in the
+    /// proleptic Gregorian calendar; an impossible date such as February 30 is nil, never rolled over.
     public static func parse(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
-            return date
+        let b = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= b.count else { return nil }
+            var value = 0
+            for byte in b[from..<(from + count)] {
+                guard byte >= 48 && byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
         }
-        return try? Date(text, strategy: .iso8601)
+        guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116, b[13] == 58, b[16] == 58,
+              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+              (1...9999).contains(year), (1...12).contains(month), (1...daysIn(month, year)).contains(day),
+              hour < 24, minute < 60, second < 60
+        else { return nil }
+        var index = 19
+        var milliseconds = 0
+        if b[index] == 46 {
+            index += 1
+            var digits = 0
+            while index < b.count, b[index] >= 48, b[index] <= 57 {
+                if digits < 3 { milliseconds = milliseconds * 10 + Int(b[index] - 48) }
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            if digits < 3 { for _ in digits..<3 { milliseconds *= 10 } }
+        }
+        guard index < b.count else { return nil }
+        var offset = 0
+        if b[index] == 90 || b[index] == 122 {
+            index += 1
+        } else if b[index] == 43 || b[index] == 45, let hours = number(index + 1, 2), index + 3 < b.count, b[index + 3] == 58,
+                  let minutes = number(index + 4, 2), hours < 24, minutes < 60 {
+            offset = (hours * 60 + minutes) * 60 * (b[index] == 45 ? -1 : 1)
+            index += 6
+        } else {
+            return nil
+        }
+        guard index == b.count else { return nil }
+        let seconds = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset
+        return Date(millisecondsSince1970: Int64(seconds) * 1000 + Int64(milliseconds))
+    }
+
+    static func daysIn(_ month: Int, _ year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }
 

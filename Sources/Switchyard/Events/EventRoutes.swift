@@ -20,7 +20,7 @@ struct EventRoutes {
         }
         path.get { request, context in
             let limit = try Validate.limit(request.query("limit"))
-            let types = request.uri.queryParameters.getAll("type").flatMap { $0.split(separator: ",").map(String.init) }
+            let types = request.queryAll("type").flatMap { $0.split(separator: ",").map(String.init) }
             let list = try await events.list(workspaceID: try context.parameters.require("workspace_id"), credentials: context.credentials,
                                              audit: context.audit(nil), after: request.query("after"), types: types, limit: limit)
             return Page(list, limit: limit, cursor: \.id)

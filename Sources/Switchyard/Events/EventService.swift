@@ -54,6 +54,16 @@ public struct EventService: Sendable {
     /// event and creates nothing.
     public func post(_ input: PostEventInput, workspaceID: String, credentials: Credentials?, idempotencyKey: String?,
                      audit: AuditContext) async throws -> (status: Int, body: String) {
+        do {
+            return try await postOnce(input, workspaceID: workspaceID, credentials: credentials, idempotencyKey: idempotencyKey, audit: audit)
+        } catch StorageError.uniqueViolation {
+            // A concurrent request with the same key won; its answer is now stored.
+            return try await postOnce(input, workspaceID: workspaceID, credentials: credentials, idempotencyKey: idempotencyKey, audit: audit)
+        }
+    }
+
+    private func postOnce(_ input: PostEventInput, workspaceID: String, credentials: Credentials?, idempotencyKey: String?,
+                          audit: AuditContext) async throws -> (status: Int, body: String) {
         let type = try Self.validateType(input.type)
         let data = input.data ?? .object([:])
         let fingerprint = Idempotency.fingerprint(type, data.jsonText)

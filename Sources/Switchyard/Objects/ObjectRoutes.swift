@@ -75,13 +75,15 @@ struct ObjectRoutes {
             let (status, body) = try await records.create(
                 input, workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 idempotencyKey: key, credentials: context.credentials, audit: context.audit(nil))
-            return Self.json(status: status, body: body)
+            var response = Self.json(status: status, body: body)
+            if status == 201 { response.headers[.eTag] = "\"1\"" }
+            return response
         }
         recordsPath.get { request, context in
             let limit = try Validate.limit(request.query("limit"))
             var filters: [(String, String)] = []
-            for (key, value) in request.uri.queryParameters where key.hasPrefix("filter[") && key.hasSuffix("]") {
-                filters.append((String(key.dropFirst(7).dropLast()), String(value)))
+            for (key, value) in request.queryItems where key.hasPrefix("filter[") && key.hasSuffix("]") {
+                filters.append((String(key.dropFirst(7).dropLast()), value))
             }
             let page = try await records.list(
                 workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),

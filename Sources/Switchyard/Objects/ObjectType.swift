@@ -142,6 +142,17 @@ public struct UpdateFieldInput: RequestBody {
         case label, required, options
         case defaultValue = "default"
     }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        label = try container.decodeIfPresent(String.self, forKey: .label)
+        required = try container.decodeIfPresent(Bool.self, forKey: .required)
+        options = try container.decodeIfPresent([String].self, forKey: .options)
+        // `"default": null` removes the default; leaving the key out keeps it.
+        if container.contains(.defaultValue) {
+            defaultValue = try container.decodeNil(forKey: .defaultValue) ? .null : try container.decode(JSONValue.self, forKey: .defaultValue)
+        }
+    }
 }
 
 public struct RecordInput: RequestBody {

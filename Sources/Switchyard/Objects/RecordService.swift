@@ -37,7 +37,7 @@ public struct RecordService: Sendable {
     /// Creates a record. With an idempotency key, a repeat within 24 hours answers as the first
     /// request did and creates nothing.
     public func create(_ input: RecordInput, workspaceID: String, typeKey: String, idempotencyKey: String?,
-                       credentials: Credentials?, audit: AuditContext) async throws -> (status: Int, body: String) {
+                       credentials: Credentials?, audit: AuditContext, retry: Bool = true) async throws -> (status: Int, body: String) {
         let now = clock.now
         let fingerprint = Idempotency.fingerprint(typeKey, JSONValue.object(input.fields).jsonText)
         do {
@@ -69,7 +69,12 @@ public struct RecordService: Sendable {
                 return (201, body)
             }
         } catch StorageError.uniqueViolation(let detail) {
-            // Two concurrent requests raced for a unique value or an idempotency key.
+            // Two concurrent requests raced for an idempotency key (the loser now finds the
+            // winner's answer) or for a unique value (the retry reports the conflict properly).
+            if retry {
+                return try await create(input, workspaceID: workspaceID, typeKey: typeKey, idempotencyKey: idempotencyKey,
+                                        credentials: credentials, audit: audit, retry: false)
+            }
             throw APIError.conflict("A concurrent request took a unique value or this Idempotency-Key (\(detail)); retry it.")
         }
     }
