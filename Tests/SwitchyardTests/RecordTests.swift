@@ -29,6 +29,13 @@ struct RecordTests {
             #expect((read["fields"] as? [String: Any])?["nte"] as? Double == 250.5)
             try await app.request(.get, "\(app.workspacePath)/records/work_order/rec_01ARZ3NDEKTSV4RRFFQ69G5FAV", token: app.ownerToken)
                 .expectProblem(.notFound, "not-found")
+            // A test token or one limited to another workspace cannot read it.
+            for body in [#"{"name": "t", "mode": "test"}"#, #"{"name": "s", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#] {
+                let other = try #require(try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: body)["token"] as? String)
+                try await app.request(.get, "\(app.workspacePath)/records/work_order/\(id)", token: other).expectProblem(.forbidden, "forbidden")
+            }
+            let (_, developer) = try await app.makeUser("dev@example.com", role: .developer)
+            try await app.request(.get, "\(app.workspacePath)/records/work_order/\(id)", token: developer).expectProblem(.forbidden, "forbidden")
         }
     }
 

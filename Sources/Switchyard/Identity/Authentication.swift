@@ -124,6 +124,12 @@ extension IdentityService {
         return result
     }
 
+    /// Whether the caller may use a workspace known to exist, for reads that found it by a join.
+    public func requireAccess(_ principal: Principal, workspaceID: String, mode: WorkspaceMode) throws {
+        try principal.require(Role.readers, to: "use workspaces")
+        try principal.requireAccess(to: workspaceID, mode: mode)
+    }
+
     /// The workspace, if it exists and the caller may reach it, in the caller's transaction.
     public func workspace(_ tx: SQLTx, id: String, by principal: Principal) throws -> Workspace {
         try principal.require(Role.readers, to: "use workspaces")

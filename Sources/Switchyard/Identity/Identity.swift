@@ -115,11 +115,15 @@ public struct Principal: Sendable {
 
     /// 403 when a scoped or test token is used on a workspace it may not reach.
     public func requireAccess(to workspace: Workspace) throws {
-        if tokenMode == .test && workspace.mode == .live {
-            throw APIError.forbidden("A test token (sy_test_…) reaches only sandbox workspaces; \(workspace.id) is live. Use a live token.")
+        try requireAccess(to: workspace.id, mode: workspace.mode)
+    }
+
+    public func requireAccess(to workspaceID: String, mode: WorkspaceMode) throws {
+        if tokenMode == .test && mode == .live {
+            throw APIError.forbidden("A test token (sy_test_…) reaches only sandbox workspaces; \(workspaceID) is live. Use a live token.")
         }
-        if let allowed = tokenWorkspaces, !allowed.contains(workspace.id) {
-            throw APIError.forbidden("This API token is limited to other workspaces than \(workspace.id).")
+        if let allowed = tokenWorkspaces, !allowed.contains(workspaceID) {
+            throw APIError.forbidden("This API token is limited to other workspaces than \(workspaceID).")
         }
     }
 

@@ -89,11 +89,13 @@ enum ObjectStore {
             .map { try record(from: $0, type: type.key) }
     }
 
-    /// The stored row of a record, found by workspace, type key and id in one query.
+    /// The stored row of a record with its workspace's mode (`workspace_mode`), found by workspace,
+    /// type key and id in one query: a record read is the hottest request there is.
     static func recordRow(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> SQLRow? {
         try tx.queryOne(
             """
-            SELECT r.* FROM records r JOIN object_types t ON t.id = r.object_type_id
+            SELECT r.*, w.mode AS workspace_mode FROM records r
+            JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
             WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
             """, id, workspaceID, typeKey)
     }

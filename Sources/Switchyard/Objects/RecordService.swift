@@ -83,11 +83,12 @@ public struct RecordService: Sendable {
     public func get(workspaceID: String, typeKey: String, id: String, credentials: Credentials?,
                     audit: AuditContext) async throws -> (json: String, version: Int64) {
         try await identity.read(credentials, audit: audit) { tx, principal in
-            _ = try identity.workspace(tx, id: workspaceID, by: principal)
-            if ID.isValid(id, prefix: "rec"), let row = try ObjectStore.recordRow(tx, workspaceID: workspaceID, typeKey: typeKey, id: id) {
+            if ID.isValid(id, prefix: "rec"), let row = try ObjectStore.recordRow(tx, workspaceID: workspaceID, typeKey: typeKey, id: id),
+               let mode = WorkspaceMode(rawValue: try row.string("workspace_mode")) {
+                try identity.requireAccess(principal, workspaceID: workspaceID, mode: mode)
                 return (try RecordJSON.render(row: row, type: typeKey), try row.int("version"))
             }
-            // Say which of the two is missing.
+            // Say which is missing: the workspace, the type or the record.
             _ = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
             throw APIError.notFound("\(typeKey) record", id)
         }

@@ -36,7 +36,7 @@ final class SQLiteEngine: DatabaseEngine {
         readers.start()
     }
 
-    static let readerCount = 4
+    static let readerCount = 2
 
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         // Unsafe continuation: the writer resumes each exactly once (`finish`), and the checked
