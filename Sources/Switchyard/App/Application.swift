@@ -76,6 +76,30 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     return router
 }
 
+extension AppServices {
+    /// Removes what has outlived its use: idempotency keys past 24 hours, expired sessions.
+    public func sweep() async throws {
+        let now = clock.now
+        try await database.write { tx in try Idempotency.sweep(tx, now: now) }
+        try await identity.deleteExpiredSessions()
+    }
+}
+
+/// Runs `AppServices.sweep` every ten minutes until shutdown.
+struct HousekeepingService: Service {
+    let services: AppServices
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await services.sweep() } catch { logger.warning("housekeeping: \(error)") }
+                try? await Task.sleep(for: .seconds(600))
+            }
+        }
+    }
+}
+
 /// Delivers the outbox in the background until shutdown.
 struct MailSenderService: Service {
     let sender: MailSender
@@ -103,7 +127,8 @@ public func buildApplication(_ services: AppServices, logger: Logger,
     return Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
-        services: [MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger)],
+        services: [MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger),
+                   HousekeepingService(services: services, logger: logger)],
         onServerRunning: onServerRunning,
         logger: logger)
 }

@@ -42,6 +42,12 @@ public enum Idempotency {
         return Stored(status: Int(try row.int("status")), body: try row.string("body"))
     }
 
+    /// Forgets keys older than the window; the housekeeping service calls this.
+    @discardableResult
+    public static func sweep(_ tx: SQLTx, now: Date) throws -> Int {
+        try tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", now.addingTimeInterval(-window))
+    }
+
     public static func store(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String,
                              status: Int, body: String, now: Date) throws {
         try tx.execute(

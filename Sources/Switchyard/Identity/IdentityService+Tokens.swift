@@ -120,6 +120,13 @@ extension IdentityService {
         return SignedIn(secret: secret, user: user, expiresAt: expiresAt)
     }
 
+    /// Deletes sessions past their expiry; the housekeeping service calls this.
+    @discardableResult
+    public func deleteExpiredSessions() async throws -> Int {
+        let now = clock.now
+        return try await database.write { tx in try tx.execute("DELETE FROM sessions WHERE expires_at < ?", now) }
+    }
+
     public func signOut(_ principal: Principal, audit: AuditContext) async throws {
         guard let sessionID = principal.sessionID else {
             throw APIError.validation("This request is authenticated by an API token, not a session; revoke the token with DELETE /v1/tokens/{id}.")

@@ -129,10 +129,12 @@ struct ObjectRoutes {
         return response
     }
 
-    /// `If-Match: 3`, `"3"` or `W/"3"`: the version the client last read.
+    /// `If-Match: 3`, `"3"` or `W/"3"`: the version the client last read. `*` matches any version
+    /// of a record that exists (RFC 9110), so it checks nothing more than the lookup does.
     static func expectedVersion(_ request: Request) throws -> Int64? {
         guard let header = request.headers[.ifMatch] else { return nil }
         let trimmed = header.trimmingCharacters(in: .whitespaces)
+        if trimmed == "*" { return nil }
         let bare = (trimmed.hasPrefix("W/") ? String(trimmed.dropFirst(2)) : trimmed).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         guard let version = Int64(bare), version > 0 else {
             throw APIError.validation("`If-Match` must be the record's version (its ETag), such as \"3\".", field: "If-Match")

@@ -126,6 +126,7 @@ public struct ObjectTypeService: Sendable {
 
     /// Runs a change to a type that is not locked, records it, and saves the result.
     private func change(workspaceID: String, key: String, credentials: Credentials?, audit: AuditContext, action: String,
+                        detail: String? = nil,
                         _ body: @escaping @Sendable (SQLTx, inout ObjectType) throws -> Void) async throws -> ObjectType {
         let now = clock.now
         return try await identity.write(credentials, audit: audit) { tx, principal in
@@ -139,7 +140,7 @@ public struct ObjectTypeService: Sendable {
             type.updatedAt = now
             try ObjectStore.update(tx, type)
             try activity.record(tx, principal.audit(from: audit), action: action, targetType: "object_type", targetID: type.id,
-                                workspaceID: workspaceID, detail: key)
+                                workspaceID: workspaceID, detail: detail ?? key)
             return type
         }
     }
@@ -157,7 +158,8 @@ public struct ObjectTypeService: Sendable {
     public func addField(_ input: DataFieldInput, workspaceID: String, key: String, credentials: Credentials?,
                          audit: AuditContext) async throws -> ObjectType {
         let maximum = maximumFields
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_added") { tx, type in
+        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_added",
+                                  detail: "\(key).\(input.key)") { tx, type in
             guard type.fields.count < maximum else {
                 throw APIError.validation("`\(type.key)` has \(type.fields.count) data fields, the most an object type may have (\(maximum)).", field: "key")
             }
@@ -182,7 +184,8 @@ public struct ObjectTypeService: Sendable {
     public func updateField(_ input: UpdateFieldInput, workspaceID: String, key: String, fieldKey: String, credentials: Credentials?,
                             audit: AuditContext) async throws -> ObjectType {
         let label = try input.label.map { try Validate.name($0, field: "label") }
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_updated") { tx, type in
+        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_updated",
+                                  detail: "\(key).\(fieldKey)") { tx, type in
             guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
                 throw APIError(.notFound, "not-found", "Not found", detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
             }
@@ -215,7 +218,8 @@ public struct ObjectTypeService: Sendable {
     /// Removes a field and its values from every record of the type.
     public func removeField(workspaceID: String, key: String, fieldKey: String, credentials: Credentials?,
                             audit: AuditContext) async throws -> ObjectType {
-        try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_removed") { tx, type in
+        try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_removed",
+                                  detail: "\(key).\(fieldKey)") { tx, type in
             guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
                 throw APIError(.notFound, "not-found", "Not found", detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
             }

@@ -97,5 +97,9 @@ public enum Schema {
             WHERE NOT EXISTS (SELECT 1 FROM organizations)
             """,
         ]),
+        Migration(5, "housekeeping indexes", [
+            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+            "CREATE INDEX sessions_expires ON sessions (expires_at)",
+        ]),
     ]
 }
