@@ -34,6 +34,22 @@ public struct RecordService: Sendable {
         try principal.require(Role.integrationManagers, to: "change records")
     }
 
+    /// The record a PATCH or DELETE changes, locked against concurrent writers, at the version the
+    /// client expects (`If-Match`), else 412.
+    private func recordToChange(_ tx: SQLTx, _ principal: Principal, workspaceID: String, typeKey: String, id: String,
+                                expectedVersion: Int64?) throws -> (ObjectType, Record) {
+        try Self.writer(principal)
+        let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+        guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
+            throw APIError.notFound("\(typeKey) record", id)
+        }
+        if let expectedVersion, expectedVersion != record.version {
+            throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
+                           detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry.")
+        }
+        return (type, record)
+    }
+
     /// Creates a record. With an idempotency key, a repeat within 24 hours answers as the first
     /// request did and creates nothing.
     public func create(_ input: RecordInput, workspaceID: String, typeKey: String, idempotencyKey: String?,
@@ -114,15 +130,8 @@ public struct RecordService: Sendable {
         let now = clock.now
         do {
             return try await identity.write(credentials, audit: audit) { tx, principal in
-                try Self.writer(principal)
-                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
-                guard ID.isValid(id, prefix: "rec"), var record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
-                    throw APIError.notFound("\(typeKey) record", id)
-                }
-                if let expectedVersion, expectedVersion != record.version {
-                    throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
-                                   detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry.")
-                }
+                var (type, record) = try recordToChange(tx, principal, workspaceID: workspaceID, typeKey: typeKey, id: id,
+                                                        expectedVersion: expectedVersion)
                 let previous = record.fields
                 let fields = try RecordValidator(type: type).validatePatch(input.fields, onto: previous)
                 var changed: [String: JSONValue] = [:]
@@ -157,15 +166,8 @@ public struct RecordService: Sendable {
     public func delete(workspaceID: String, typeKey: String, id: String, expectedVersion: Int64?, credentials: Credentials?,
                        audit: AuditContext) async throws {
         try await identity.write(credentials, audit: audit) { tx, principal in
-            try Self.writer(principal)
-            let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
-            guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
-                throw APIError.notFound("\(typeKey) record", id)
-            }
-            if let expectedVersion, expectedVersion != record.version {
-                throw APIError(.preconditionFailed, "version-mismatch", "Version mismatch",
-                               detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry.")
-            }
+            let (type, record) = try recordToChange(tx, principal, workspaceID: workspaceID, typeKey: typeKey, id: id,
+                                                    expectedVersion: expectedVersion)
             try ObjectStore.deleteRecord(tx, id: id)
             let actor = principal.audit(from: audit)
             try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).deleted", record: record,
