@@ -82,14 +82,20 @@ struct GRDBTx: SQLTx {
 
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
         let statement = try db.cachedStatement(sql: sql)
-        try statement.setArguments(StatementArguments(arguments.map { $0.databaseValue }))
+        try statement.setArguments(Self.statementArguments(arguments))
         try statement.execute()
         return db.changesCount
     }
 
+    /// Through GRDB's existential initializer: its generic one maps with a key path that the
+    /// runtime builds on every call, which profiled at a sixth of a small write.
+    static func statementArguments(_ arguments: [SQLValue]) -> StatementArguments {
+        StatementArguments(arguments.map { value -> (any DatabaseValueConvertible)? in value.databaseValue })
+    }
+
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
-        try statement.setArguments(StatementArguments(arguments.map { $0.databaseValue }))
+        try statement.setArguments(Self.statementArguments(arguments))
         let columns = statement.columnNames
         var rows: [SQLRow] = []
         let cursor = try Row.fetchCursor(statement)
