@@ -76,7 +76,13 @@ struct TokenTests {
                 try await app.request(.post, "/v1/users", token: token, json: #"{"email": "x@example.com", "role": "member"}"#)
                     .expectProblem(.forbidden, "forbidden")
                 try await app.request(.post, "/v1/workspaces", token: token, json: #"{"name": "W"}"#).expectProblem(.forbidden, "forbidden")
+                try await app.request(.get, "/v1/users", token: token).expectProblem(.forbidden, "forbidden")
             }
+            // Nor revoke another user's token.
+            let (_, memberToken) = try await app.makeUser("m@example.com", role: .member)
+            let memberTokenID = try #require((try await app.request(.get, "/v1/ping", token: memberToken)["token"] as? [String: Any])?["id"] as? String)
+            try await app.request(.delete, "/v1/tokens/\(memberTokenID)", token: test).expectProblem(.forbidden, "forbidden")
+            #expect(try await app.request(.get, "/v1/ping", token: memberToken).status == .ok)
             // A test token may make a sandbox.
             let sandbox = try await app.request(.post, "/v1/workspaces", token: test, json: #"{"name": "Play", "mode": "sandbox"}"#)
             #expect(sandbox.status == .created)
@@ -112,6 +118,12 @@ struct TokenTests {
             let created = try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "short", "expires_at": "\#(expiry)"}"#)
             let token = try #require(created["token"] as? String)
             #expect(try await app.request(.get, "/v1/ping", token: token).status == .ok)
+            // A token it makes expires no later than it does.
+            let child = try await app.request(.post, "/v1/tokens", token: token, json: #"{"name": "child"}"#)
+            #expect((child["api_token"] as? [String: Any])?["expires_at"] as? String == expiry.replacingOccurrences(of: "Z", with: "Z"))
+            let later = RFC3339.format(app.clock.now.addingTimeInterval(7200))
+            try await app.request(.post, "/v1/tokens", token: token, json: #"{"name": "x", "expires_at": "\#(later)"}"#)
+                .expectProblem(.unprocessableContent, "validation-failed", field: "expires_at")
             app.clock.advance(by: 3601)
             try await app.request(.get, "/v1/ping", token: token).expectProblem(.unauthorized, "unauthenticated")
             let log = try await app.request(.get, "/v1/activity?action=api_token.rejected&outcome=failure", token: app.ownerToken)

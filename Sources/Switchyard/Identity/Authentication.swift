@@ -51,7 +51,7 @@ extension IdentityService {
                 return .refused(reason: "expired token \(record.id)", detail: "The API token expired at \(RFC3339.format(expiresAt)).")
             }
             let principal = Principal(user: user, tokenID: record.id, tokenName: record.name, tokenMode: record.mode,
-                                      tokenWorkspaces: record.workspaces)
+                                      tokenWorkspaces: record.workspaces, tokenExpiresAt: record.expiresAt)
             // Last use is a write; once a minute per token is precise enough and keeps reads cheap.
             return .principal(principal, touchToken: record.lastUsedAt.map { now.timeIntervalSince($0) > 60 } ?? true)
         }

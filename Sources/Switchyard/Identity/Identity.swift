@@ -75,15 +75,17 @@ public struct Principal: Sendable {
     public var tokenMode: TokenMode?
     /// The workspaces a scoped token may reach; nil reaches every workspace.
     public var tokenWorkspaces: [String]?
+    public var tokenExpiresAt: Date?
     public var sessionID: String?
 
     public init(user: User, tokenID: String? = nil, tokenName: String? = nil, tokenMode: TokenMode? = nil,
-                tokenWorkspaces: [String]? = nil, sessionID: String? = nil) {
+                tokenWorkspaces: [String]? = nil, tokenExpiresAt: Date? = nil, sessionID: String? = nil) {
         self.user = user
         self.tokenID = tokenID
         self.tokenName = tokenName
         self.tokenMode = tokenMode
         self.tokenWorkspaces = tokenWorkspaces
+        self.tokenExpiresAt = tokenExpiresAt
         self.sessionID = sessionID
     }
 

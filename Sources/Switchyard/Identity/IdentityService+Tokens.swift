@@ -26,6 +26,14 @@ extension IdentityService {
         if let expiresAt = input.expiresAt, expiresAt <= now {
             throw APIError.validation("`expires_at` must be in the future.", field: "expires_at")
         }
+        // A token never mints one that outlives it: a leaked short-lived token stays short-lived.
+        var expiry = input.expiresAt
+        if let parent = principal?.tokenExpiresAt {
+            if let wanted = expiry, wanted > parent {
+                throw APIError.validation("`expires_at` must not be later than this token's own expiry, \(RFC3339.format(parent)).", field: "expires_at")
+            }
+            expiry = expiry ?? parent
+        }
         var scope = input.workspaces.map { Array(Set($0)).sorted() }
         if let limits = principal?.tokenWorkspaces {
             // A scoped token may only hand out what it has.
@@ -39,7 +47,7 @@ extension IdentityService {
             throw APIError.validation("`workspaces` must list at least one workspace id, or be left out for all.", field: "workspaces")
         }
         let token = TokenFormat.generate(prefix: TokenFormat.prefix(for: mode))
-        let record = tokenRecord(token, userID: userID, name: name, mode: mode, workspaces: scope, expiresAt: input.expiresAt, now: now)
+        let record = tokenRecord(token, userID: userID, name: name, mode: mode, workspaces: scope, expiresAt: expiry, now: now)
         try await database.write { [scope] tx in
             if let scope {
                 let found = try IdentityStore.workspaces(tx, ids: scope)
@@ -77,6 +85,9 @@ extension IdentityService {
             guard ID.isValid(id, prefix: "tok"), var token = try IdentityStore.token(tx, id: id),
                   token.userId == principal.userID || Role.userManagers.contains(principal.role)
             else { throw APIError.notFound("API token", id) }
+            if token.userId != principal.userID {
+                try principal.requireOrganizationWide(to: "revoke another user's API token")
+            }
             if token.revokedAt == nil {
                 try IdentityStore.revokeToken(tx, id: id, at: now)
                 token.revokedAt = now

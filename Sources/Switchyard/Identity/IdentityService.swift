@@ -73,6 +73,10 @@ public struct IdentityService: Sendable {
             guard given.count >= Passwords.minimumLength else {
                 throw APIError.validation("`password` must be at least \(Passwords.minimumLength) characters.", field: "password")
             }
+            // bcrypt reads 72 bytes; a longer password would silently equal its first 72.
+            guard given.utf8.count <= 72 else {
+                throw APIError.validation("`password` must be at most 72 bytes (bcrypt reads no more).", field: "password")
+            }
             password = given
         } else {
             password = Passwords.generate()
@@ -103,11 +107,13 @@ public struct IdentityService: Sendable {
 
     public func listUsers(by principal: Principal, after: String?, limit: Int) async throws -> [User] {
         try principal.require(Role.readers, to: "list users")
+        try principal.requireOrganizationWide(to: "list users")
         return try await database.read { tx in try IdentityStore.users(tx, after: after, limit: limit) }
     }
 
     public func user(id: String, by principal: Principal) async throws -> User {
         try principal.require(Role.readers, to: "read users")
+        try principal.requireOrganizationWide(to: "read users")
         guard ID.isValid(id, prefix: "usr"), let user = try await database.read({ tx in try IdentityStore.user(tx, id: id) }) else {
             throw APIError.notFound("user", id)
         }

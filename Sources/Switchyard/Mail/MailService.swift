@@ -59,12 +59,18 @@ public struct MailSender: Sendable {
     /// Sends what is due now; returns how many messages it handled.
     @discardableResult
     public func deliverDue(limit: Int = 20) async throws -> Int {
-        let now = clock.now
-        let claimed = try await database.write { tx in try MailStore.claimDue(tx, now: now, lease: 120, limit: limit) }
-        for message in claimed {
+        var handled = 0
+        // One message per claim: its lease (120 s) outlasts one SMTP conversation (30 s at most), so
+        // another process never takes a message this one is still sending.
+        while handled < limit {
+            let now = clock.now
+            guard let message = try await database.write({ tx in try MailStore.claimDue(tx, now: now, lease: 120, limit: 1) }).first else {
+                break
+            }
             await deliver(message)
+            handled += 1
         }
-        return claimed.count
+        return handled
     }
 
     private func deliver(_ message: MailMessage) async {

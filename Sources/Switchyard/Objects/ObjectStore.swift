@@ -171,7 +171,8 @@ enum ObjectStore {
         try tx.execute("DELETE FROM record_unique_values WHERE record_id = ?", recordID)
         for field in unique {
             guard let value = fields[field.key], value != .null else { continue }
-            let text = value.stringValue ?? value.jsonText
+            // Hashed: a PostgreSQL index entry holds about 2.7 kB, and a unique text may be 64 KiB.
+            let text = Hex.sha256(value.stringValue ?? value.jsonText)
             if let holder = try tx.queryOne(
                 "SELECT record_id FROM record_unique_values WHERE object_type_id = ? AND field_key = ? AND value = ?",
                 type.id, field.key, text) {

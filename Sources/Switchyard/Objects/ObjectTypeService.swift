@@ -259,8 +259,8 @@ public struct ObjectTypeService: Sendable {
         }
     }
 
-    /// Locks or unlocks a type; packages own locked types.
-    public func setLocked(_ locked: Bool, workspaceID: String, key: String) async throws {
+    /// Locks or unlocks a type; packages (to come) own locked types, so there is no route for it.
+    func setLocked(_ locked: Bool, workspaceID: String, key: String) async throws {
         try await database.write { tx in
             guard var type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key) else {
                 throw APIError(.notFound, "not-found", "Not found", detail: "No object type `\(key)`.")
