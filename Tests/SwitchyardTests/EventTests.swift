@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import HTTPTypes
 import Testing
@@ -60,6 +61,7 @@ struct EventTests {
             try await app.createWorkOrderType()
             for n in 1...5 { try await app.createWorkOrder(#"{"number": "WO-\#(n)"}"#) }
             _ = try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "site.opened"}"#)
+            _ = try await app.events(count: 6)
             var types: [String] = []
             var after: String?
             repeat {
@@ -68,11 +70,39 @@ struct EventTests {
                 after = page["next_after"] as? String
             } while after != nil
             #expect(types == Array(repeating: "work_order.created", count: 5) + ["site.opened"])
-            let sites = try await app.request(.get, "\(app.workspacePath)/events?type=site.opened", token: app.ownerToken)
+            let sites = try await app.events("?type=site.opened", count: 1)
             #expect((sites["data"] as? [Any])?.count == 1)
             // Another workspace's log is its own.
             let other = try await app.request(.get, "/v1/workspaces/\(app.sandboxWorkspace.id)/events", token: app.ownerToken)
             #expect((other["data"] as? [Any])?.isEmpty == true)
+        }
+    }
+
+    @Test("a reader going on after the last event it saw never skips one that an older transaction commits later")
+    func noEventSkipped() async throws {
+        // SQLite's single writer commits in id order; the case only arises with concurrent writers.
+        guard TestDatabase.postgresURL != nil else { return }
+        try await TestApp.run { app in
+            let workspace = app.liveWorkspace.id
+            let release = DispatchSemaphore(value: 0)
+            let events = app.services.events
+            // T1 appends first, then stays open until T2 has committed.
+            let first = Task {
+                try await app.database.write { tx in
+                    try events.append(tx, workspaceID: workspace, type: "order.first", data: .null, actor: .system("test"))
+                    release.wait()
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            try await app.database.write { tx in
+                try events.append(tx, workspaceID: workspace, type: "order.second", data: .null, actor: .system("test"))
+            }
+            let early = try await app.request(.get, "\(app.workspacePath)/events", token: app.ownerToken)
+            #expect((early["data"] as? [Any])?.isEmpty == true, "T2's event waits until the older T1 ends")
+            release.signal()
+            try await first.value
+            let page = try await app.events(count: 2)
+            #expect((page["data"] as? [[String: Any]])?.map { $0["type"] as? String } == ["order.first", "order.second"])
         }
     }
 

@@ -157,7 +157,7 @@ struct RecordTests {
             try await app.request(.patch, path, token: app.ownerToken, json: #"{"fields": {"number": null}}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "fields.number")
 
-            let events = try await app.request(.get, "\(app.workspacePath)/events?type=work_order.updated", token: app.ownerToken)
+            let events = try await app.events("?type=work_order.updated", count: 1)
             let event = try #require((events["data"] as? [[String: Any]])?.first)
             #expect((events["data"] as? [Any])?.count == 1)
             let changed = try #require(event["changed_fields"] as? [String: Any])
@@ -192,7 +192,7 @@ struct RecordTests {
             #expect(statuses.filter { $0 == .preconditionFailed }.count == 49)
             let record = try await app.request(.get, path, token: app.ownerToken)
             #expect(record["version"] as? Int == 2)
-            let updates = try await app.request(.get, "\(app.workspacePath)/events?type=work_order.updated", token: app.ownerToken)
+            let updates = try await app.events("?type=work_order.updated", count: 1)
             #expect((updates["data"] as? [Any])?.count == 1)
         }
     }
@@ -206,7 +206,7 @@ struct RecordTests {
             try await app.request(.delete, path, token: app.ownerToken, headers: [.ifMatch: "7"]).expectProblem(.preconditionFailed, "version-mismatch")
             #expect(try await app.request(.delete, path, token: app.ownerToken).status == .noContent)
             try await app.request(.get, path, token: app.ownerToken).expectProblem(.notFound, "not-found")
-            let events = try await app.request(.get, "\(app.workspacePath)/events", token: app.ownerToken)
+            let events = try await app.events(count: 2)
             #expect((events["data"] as? [[String: Any]])?.map { $0["type"] as? String } == ["work_order.created", "work_order.deleted"])
             // The number is free again.
             #expect(try await app.createWorkOrder(#"{"number": "WO-1"}"#).status == .created)

@@ -35,23 +35,32 @@ enum EventStore {
         try tx.execute(
             """
             INSERT INTO events (id, workspace_id, type, object_type, record_id, data, changed_fields, actor_type, actor_id,
-                                created_by_type, created_by_id, occurred_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                created_by_type, created_by_id, occurred_at, position)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(tx.dialect.eventPosition))
             """,
             event.id, event.workspaceId, event.type, event.objectType, event.recordId, dataJSON,
             event.changedFields.map { JSONValue.object($0).jsonText }, event.actor.type, event.actor.id,
             event.createdBy?.type, event.createdBy?.id, event.occurredAt)
     }
 
-    /// Oldest first after `after`, optionally of some types only.
+    /// In commit order after the event `after`, optionally of some types only.
     static func list(_ tx: SQLTx, workspaceID: String, after: String?, types: [String], limit: Int) throws -> [Event] {
-        var sql = "SELECT * FROM events WHERE workspace_id = ? AND id > ?"
-        var arguments: [SQLValue] = [.text(workspaceID), .text(after ?? "")]
+        var sql = "SELECT * FROM events WHERE workspace_id = ?\(tx.dialect.visibleEvents)"
+        var arguments: [SQLValue] = [.text(workspaceID)]
+        if let after {
+            guard let position = try tx.queryOne("SELECT position FROM events WHERE id = ? AND workspace_id = ?", after, workspaceID)?
+                .int("position")
+            else {
+                throw APIError.validation("`after` must be the id of an event of this workspace (the `next_after` of a page).", field: "after")
+            }
+            sql += " AND (position > ? OR (position = ? AND id > ?))"
+            arguments += [.int(position), .int(position), .text(after)]
+        }
         if !types.isEmpty {
             sql += " AND type IN (\(tx.placeholders(types.count)))"
             arguments += types.map(SQLValue.text)
         }
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY position, id LIMIT ?"
         arguments.append(.int(Int64(limit)))
         return try tx.query(sql, arguments).map(event(from:))
     }

@@ -106,6 +106,16 @@ public enum SQLDialect: String, Sendable {
     /// writer waits; SQLite's single writer already serialises.
     public var forUpdate: String { self == .postgres ? " FOR UPDATE" : "" }
 
+    /// The position an event is written at. On PostgreSQL concurrent transactions commit out of id
+    /// order, so an event is placed by its transaction's id, and `visibleEvents` hides events of
+    /// transactions that may still be followed by an older one's: a reader that goes on `after`
+    /// the last event it saw never skips one. SQLite's single writer commits in id order.
+    public var eventPosition: String { self == .postgres ? "pg_current_xact_id()::text::bigint" : "0" }
+
+    public var visibleEvents: String {
+        self == .postgres ? " AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint" : ""
+    }
+
     /// A JSON object key of a TEXT column, as text (strings, numbers as written). `key` must be a
     /// validated identifier: it is inlined.
     public func jsonText(_ column: String, _ key: String) -> String {

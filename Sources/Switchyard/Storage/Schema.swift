@@ -101,5 +101,11 @@ public enum Schema {
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
             "CREATE INDEX sessions_expires ON sessions (expires_at)",
         ]),
+        Migration(6, "event positions", [
+            // The order events are read in: the writing transaction's id on PostgreSQL (see
+            // SQLDialect.eventPosition), 0 on SQLite, where ids already follow commit order.
+            "ALTER TABLE events ADD COLUMN position BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX events_workspace_position ON events (workspace_id, position, id)",
+        ]),
     ]
 }
