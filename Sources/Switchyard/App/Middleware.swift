@@ -63,6 +63,8 @@ struct ProblemMiddleware: RouterMiddleware {
             }
         case let error as DecodingError:
             return JSONBody.map(error)
+        case StorageError.foreignKeyViolation:
+            return .conflict("Something this request refers to was removed by a concurrent request; nothing was changed. Retry it.")
         case StorageError.unavailable:
             context.logger.error("database unavailable", metadata: ["error": "\(error)"])
             return APIError(.serviceUnavailable, "database-unavailable", "Database unavailable",

@@ -20,8 +20,12 @@ enum ObjectStore {
                        type.name, type.description, try fieldsText(type.fields), type.locked, type.updatedAt, type.id)
     }
 
-    static func objectType(_ tx: SQLTx, workspaceID: String, key: String) throws -> ObjectType? {
-        try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?", workspaceID, key).map(objectType(from:))
+    enum Lock { case none, share, update }
+
+    static func objectType(_ tx: SQLTx, workspaceID: String, key: String, lock: Lock = .none) throws -> ObjectType? {
+        let clause = lock == .update ? tx.dialect.forUpdate : lock == .share ? tx.dialect.forShare : ""
+        return try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?\(clause)", workspaceID, key)
+            .map(objectType(from:))
     }
 
     static func objectTypes(_ tx: SQLTx, workspaceID: String, after: String?, limit: Int) throws -> [ObjectType] {

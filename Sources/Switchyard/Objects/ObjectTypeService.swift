@@ -31,9 +31,13 @@ public struct ObjectTypeService: Sendable {
     }
 
     /// The type, if it exists in the workspace (which the caller must reach).
-    func objectType(_ tx: SQLTx, workspaceID: String, key: String, by principal: Principal) throws -> ObjectType {
+    /// The type, if it exists in the workspace (which the caller must reach). Writers lock it: a
+    /// change to the type waits for record writes (`share`) and they for it (`update`), so a
+    /// field list is never read half-changed on PostgreSQL.
+    func objectType(_ tx: SQLTx, workspaceID: String, key: String, by principal: Principal,
+                    lock: ObjectStore.Lock = .none) throws -> ObjectType {
         _ = try identity.workspace(tx, id: workspaceID, by: principal)
-        guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key) else {
+        guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock) else {
             throw APIError(.notFound, "not-found", "Not found", detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
         }
         return type
@@ -131,7 +135,7 @@ public struct ObjectTypeService: Sendable {
         let now = clock.now
         return try await identity.write(credentials, audit: audit) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
-            var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
+            var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
                 throw APIError(.conflict, "object-type-locked", "Object type locked",
                                detail: "`\(key)` belongs to an installed package and cannot be changed; change the package instead.")
@@ -233,7 +237,7 @@ public struct ObjectTypeService: Sendable {
     public func delete(workspaceID: String, key: String, force: Bool, credentials: Credentials?, audit: AuditContext) async throws {
         try await identity.write(credentials, audit: audit) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
-            let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
+            let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
                 throw APIError(.conflict, "object-type-locked", "Object type locked",
                                detail: "`\(key)` belongs to an installed package and cannot be deleted on its own.")

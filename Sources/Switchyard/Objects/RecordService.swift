@@ -39,7 +39,7 @@ public struct RecordService: Sendable {
     private func recordToChange(_ tx: SQLTx, _ principal: Principal, workspaceID: String, typeKey: String, id: String,
                                 expectedVersion: Int64?) throws -> (ObjectType, Record) {
         try Self.writer(principal)
-        let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+        let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
         guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
             throw APIError.notFound("\(typeKey) record", id)
         }
@@ -59,7 +59,7 @@ public struct RecordService: Sendable {
         do {
             return try await identity.write(credentials, audit: audit) { tx, principal in
                 try Self.writer(principal)
-                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
                 // Per caller: two clients that happen to pick the same key never see each other's answer.
                 let scope = "records:\(typeKey):\(principal.actorID)"
                 if let key = idempotencyKey,

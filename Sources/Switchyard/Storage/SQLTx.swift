@@ -106,6 +106,10 @@ public enum SQLDialect: String, Sendable {
     /// writer waits; SQLite's single writer already serialises.
     public var forUpdate: String { self == .postgres ? " FOR UPDATE" : "" }
 
+    /// Appended to a `SELECT` that reads a row another write must not change meanwhile (a record
+    /// write reading its object type): on PostgreSQL a change to that row waits.
+    public var forShare: String { self == .postgres ? " FOR SHARE" : "" }
+
     /// The position an event is written at. On PostgreSQL concurrent transactions commit out of id
     /// order, so an event is placed by its transaction's id, and `visibleEvents` hides events of
     /// transactions that may still be followed by an older one's: a reader that goes on `after`
