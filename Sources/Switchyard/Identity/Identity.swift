@@ -128,8 +128,4 @@ public struct Principal: Sendable {
             throw APIError.forbidden("This API token is limited to other workspaces than \(workspaceID).")
         }
     }
-
-    public func canSee(_ workspace: Workspace) -> Bool {
-        (try? requireAccess(to: workspace)) != nil
-    }
 }

@@ -148,10 +148,12 @@ public struct IdentityService: Sendable {
 
     public func listWorkspaces(by principal: Principal, after: String?, limit: Int) async throws -> [Workspace] {
         try principal.require(Role.readers, to: "list workspaces")
-        // Filtering after the read can leave a page short; a scoped token sees few workspaces, so
-        // reading a wider page keeps that rare without a per-token query.
-        let rows = try await database.read { tx in try IdentityStore.workspaces(tx, after: after, limit: 1000) }
-        return Array(rows.filter(principal.canSee).prefix(limit))
+        // Filtered in SQL, so a page is never cut short by workspaces the caller cannot see.
+        let sandboxOnly = principal.tokenMode == .test
+        let ids = principal.tokenWorkspaces
+        return try await database.read { tx in
+            try IdentityStore.workspaces(tx, after: after, limit: limit, sandboxOnly: sandboxOnly, ids: ids)
+        }
     }
 
     /// The workspace, if it exists and the caller may reach it; features call this first.

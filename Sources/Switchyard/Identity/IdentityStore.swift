@@ -32,8 +32,17 @@ enum IdentityStore {
             .map(workspace(from:))
     }
 
-    static func workspaces(_ tx: SQLTx, after: String?, limit: Int) throws -> [Workspace] {
-        try tx.query("SELECT * FROM workspaces WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit).map(workspace(from:))
+    /// A page of workspaces, only sandboxes when `sandboxOnly`, only `ids` when given.
+    static func workspaces(_ tx: SQLTx, after: String?, limit: Int, sandboxOnly: Bool = false, ids: [String]? = nil) throws -> [Workspace] {
+        var sql = "SELECT * FROM workspaces WHERE id > ?"
+        var arguments: [SQLValue] = [.text(after ?? "")]
+        if sandboxOnly { sql += " AND mode = 'sandbox'" }
+        if let ids {
+            guard !ids.isEmpty else { return [] }
+            sql += " AND id IN (\(tx.placeholders(ids.count)))"
+            arguments += ids.map(SQLValue.text)
+        }
+        return try tx.query(sql + " ORDER BY id LIMIT ?", arguments + [.int(Int64(limit))]).map(workspace(from:))
     }
 
     static func workspace(from row: SQLRow) throws -> Workspace {
