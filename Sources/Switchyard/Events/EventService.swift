@@ -92,6 +92,7 @@ public struct EventService: Sendable {
 
     public func list(workspaceID: String, credentials: Credentials?, audit: AuditContext, after: String?, types: [String],
                      limit: Int) async throws -> [Event] {
+        guard types.count <= 50 else { throw APIError.validation("`type` takes at most 50 values.", field: "type") }
         if let after, !ID.isValid(after, prefix: "evt") {
             throw APIError.validation("`after` must be an event id (the `next_after` of the previous page).", field: "after")
         }

@@ -17,6 +17,10 @@ enum RecordQueryParser {
             guard field.type != .json else {
                 throw APIError.validation("`filter[\(key)]`: json fields cannot be filtered.", field: "filter[\(key)]")
             }
+            // Bounded: every list length is a statement of its own in the engines' statement caches.
+            guard (grouped[key] ?? []).count <= 50 else {
+                throw APIError.validation("`filter[\(key)]` takes at most 50 values.", field: "filter[\(key)]")
+            }
             let values = try (grouped[key] ?? []).map { try filterValue($0, field: field) }
             query.filters.append(RecordQuery.Filter(field: field, values: values))
         }
