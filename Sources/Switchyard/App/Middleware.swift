@@ -98,5 +98,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
 }
 
 extension HTTPField.Name {
-    static let requestID = Self("X-Request-Id")!
+    static let requestID = named("X-Request-Id")
+    static let idempotencyKey = named("Idempotency-Key")
+
+    /// A header name written in this file: a token by construction, so the check cannot fail.
+    private static func named(_ name: String) -> Self {
+        guard let field = Self(name) else { preconditionFailure("\(name) is not a valid header name") }
+        return field
+    }
 }

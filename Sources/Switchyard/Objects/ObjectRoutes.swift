@@ -143,6 +143,3 @@ struct ObjectRoutes {
     }
 }
 
-extension HTTPField.Name {
-    static let idempotencyKey = Self("Idempotency-Key")!
-}
