@@ -50,6 +50,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         APIError(.badRequest, "malformed-request", "The request could not be read", detail: detail)
     }
 
+    /// 404 with a detail of the caller's own, for things found by key rather than id.
+    public static func notFound(detail: String) -> APIError {
+        APIError(.notFound, "not-found", "Not found", detail: detail)
+    }
+
     public static func notFound(_ what: String, _ id: String) -> APIError {
         APIError(.notFound, "not-found", "Not found", detail: "No \(what) with id \(id) exists, or you cannot see it.")
     }

@@ -135,7 +135,7 @@ extension IdentityService {
     @discardableResult
     public func deleteExpiredSessions() async throws -> Int {
         let now = clock.now
-        return try await database.write { tx in try tx.execute("DELETE FROM sessions WHERE expires_at < ?", now) }
+        return try await database.write { tx in try IdentityStore.deleteSessions(tx, expiredBefore: now) }
     }
 
     public func signOut(_ principal: Principal, audit: AuditContext) async throws {

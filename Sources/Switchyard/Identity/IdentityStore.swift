@@ -159,6 +159,10 @@ enum IdentityStore {
         return (try row.string("session_id"), try row.date("session_expires_at"), try user(from: row))
     }
 
+    static func deleteSessions(_ tx: SQLTx, expiredBefore date: Date) throws -> Int {
+        try tx.execute("DELETE FROM sessions WHERE expires_at < ?", date)
+    }
+
     static func deleteSession(_ tx: SQLTx, id: String) throws {
         try tx.execute("DELETE FROM sessions WHERE id = ?", id)
     }

@@ -38,9 +38,23 @@ public struct ObjectTypeService: Sendable {
                     lock: ObjectStore.Lock = .none) throws -> ObjectType {
         _ = try identity.workspace(tx, id: workspaceID, by: principal)
         guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock) else {
-            throw APIError(.notFound, "not-found", "Not found", detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
+            throw APIError.notFound(detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
         }
         return type
+    }
+
+    /// An enum's options: distinct, non-empty strings of at most 200 characters.
+    static func checkOptions(_ options: [String], field: String) throws {
+        guard !options.isEmpty, Set(options).count == options.count, options.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
+            throw APIError.validation("`\(field)` must be distinct, non-empty strings (at most 200 characters each).", field: field)
+        }
+    }
+
+    static func fieldIndex(_ type: ObjectType, _ fieldKey: String) throws -> Int {
+        guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
+            throw APIError.notFound(detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
+        }
+        return index
     }
 
     /// Checks a field definition; `path` names it in errors (`fields[3]`).
@@ -52,9 +66,7 @@ public struct ObjectTypeService: Sendable {
             guard let given = input.options, !given.isEmpty else {
                 throw APIError.validation("`\(path).options` must list the values of an enum field.", field: "\(path).options")
             }
-            guard Set(given).count == given.count, given.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
-                throw APIError.validation("`\(path).options` must be distinct, non-empty strings.", field: "\(path).options")
-            }
+            try Self.checkOptions(given, field: "\(path).options")
             options = given
         } else if input.options != nil {
             throw APIError.validation("`\(path).options` is only for enum fields.", field: "\(path).options")
@@ -190,16 +202,12 @@ public struct ObjectTypeService: Sendable {
         let label = try input.label.map { try Validate.name($0, field: "label") }
         return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_updated",
                                   detail: "\(key).\(fieldKey)") { tx, type in
-            guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
-                throw APIError(.notFound, "not-found", "Not found", detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
-            }
+            let index = try Self.fieldIndex(type, fieldKey)
             var field = type.fields[index]
             if let label { field.label = label }
             if let options = input.options {
                 guard field.type == .enum else { throw APIError.validation("`options` is only for enum fields.", field: "options") }
-                guard !options.isEmpty, Set(options).count == options.count, options.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
-                    throw APIError.validation("`options` must be distinct, non-empty strings.", field: "options")
-                }
+                try Self.checkOptions(options, field: "options")
                 field.options = options
                 // A default must stay one of the options (records keep the values they have).
                 if input.defaultValue == nil, let current = field.defaultValue {
@@ -224,9 +232,7 @@ public struct ObjectTypeService: Sendable {
                             audit: AuditContext) async throws -> ObjectType {
         try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_removed",
                                   detail: "\(key).\(fieldKey)") { tx, type in
-            guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
-                throw APIError(.notFound, "not-found", "Not found", detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
-            }
+            let index = try Self.fieldIndex(type, fieldKey)
             type.fields.remove(at: index)
             try ObjectStore.removeField(tx, type: type, key: fieldKey)
         }
@@ -267,7 +273,7 @@ public struct ObjectTypeService: Sendable {
     func setLocked(_ locked: Bool, workspaceID: String, key: String) async throws {
         try await database.write { tx in
             guard var type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key) else {
-                throw APIError(.notFound, "not-found", "Not found", detail: "No object type `\(key)`.")
+                throw APIError.notFound(detail: "No object type `\(key.prefix(63))`.")
             }
             type.locked = locked
             try ObjectStore.update(tx, type)
