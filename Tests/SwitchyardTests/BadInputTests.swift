@@ -78,6 +78,10 @@ struct BadInputTests {
             try await app.request(.post, "/v1/sessions", json: #"{"email": "a\u0000@x.com", "password": "p"}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "email")
             try await app.request(.get, "/v1/users?after=a%00", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
+            try await app.request(.get, "/v1/users?after=%%00", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
+            // `%0` followed by anything else, or `%10`, is not NUL.
+            #expect(try await app.request(.get, "/v1/users?after=%010", token: app.ownerToken).status == .ok)
+            #expect(try await app.request(.get, "/v1/users?after=%1000", token: app.ownerToken).status == .ok)
             #expect(try await app.count("workspaces") == 2)
         }
     }

@@ -109,6 +109,33 @@ struct StorageTests {
             #expect(row["d"] == .double(2.5))
             #expect(row["b"] == .blob([0, 1, 255]))
             #expect(row["z"] == .null)
+
+            let texts = ["", "é ✓ 日本 🚀", String(repeating: "x", count: 100_000)]
+            try await database.write { tx in
+                for text in texts { try tx.execute("INSERT INTO v (t, b) VALUES (?, ?)", [.text(text), .blob([])]) }
+            }
+            for text in texts {
+                let found = try await database.read { tx in try tx.queryOne("SELECT t, b FROM v WHERE t = ?", text) }
+                #expect(found?["t"] == .text(text))
+                #expect(found?["b"] == .blob([]))
+            }
+        }
+    }
+
+    @Test("every read sees the writes committed before it, under concurrent reads and writes")
+    func readsSeeCommittedWrites() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTables(database)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for n in 0..<100 {
+                    group.addTask {
+                        let id = try await Self.writeUnit(database, n)
+                        let row = try await database.read { tx in try tx.queryOne("SELECT n FROM items WHERE id = ?", id) }
+                        return row?["n"] == .int(Int64(n))
+                    }
+                }
+                for try await seen in group { #expect(seen) }
+            }
         }
     }
 

@@ -140,9 +140,21 @@ struct TokenTests {
             try await app.request(.get, "/v1/ping", token: "nope").expectProblem(.unauthorized, "unauthenticated")
             // Well-formed (valid checksum) but never issued.
             try await app.request(.get, "/v1/ping", token: TokenFormat.generate(prefix: "sy_live_")).expectProblem(.unauthorized, "unauthenticated")
+            try await app.request(.get, "/v1/ping", headers: [.authorization: "Bearer    "]).expectProblem(.unauthorized, "unauthenticated")
+            try await app.request(.get, "/v1/ping", headers: [.authorization: "Bearerx\(app.ownerToken)"]).expectProblem(.unauthorized, "unauthenticated")
             var tampered = Array(app.ownerToken)
             tampered[12] = tampered[12] == "A" ? "B" : "A"
             #expect(!TokenFormat.isWellFormed(String(tampered)), "the checksum catches a changed character")
+        }
+    }
+
+    @Test("the Bearer scheme is read in any case, with blanks around the token ignored")
+    func bearerScheme() async throws {
+        try await TestApp.run { app in
+            for header in ["bearer \(app.ownerToken)", "BEARER \(app.ownerToken)", "Bearer  \t\(app.ownerToken)  "] {
+                let status = try await app.request(.get, "/v1/ping", headers: [.authorization: header]).status
+                #expect(status == .ok, "\(header)")
+            }
         }
     }
 

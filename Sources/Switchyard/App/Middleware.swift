@@ -15,23 +15,39 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             // A NUL character is never meaningful in a path or query, PostgreSQL refuses it in
             // text, and SQLite would cut the string at it: refuse it here, once.
-            if request.uri.description.range(of: "%00", options: .caseInsensitive) != nil {
+            if Self.containsEncodedNUL(request.uri.description) {
                 throw APIError.validation("The URL contains a NUL character (%00); remove it.")
             }
             var response = try await next(request, context)
-            response.headers[.requestID] = context.id
+            response.headers[.requestID] = context.requestID
             log(request, status: response.status, since: start, context: context)
             return response
         } catch var error as APIError {
-            error.headers[.requestID] = context.id
+            error.headers[.requestID] = context.requestID
             log(request, status: error.status, since: start, context: context)
             throw error
         } catch {
             var problem = Self.problem(for: error, path: request.uri.path, maximumBodySize: maximumBodySize, context: context)
-            problem.headers[.requestID] = context.id
+            problem.headers[.requestID] = context.requestID
             log(request, status: problem.status, since: start, context: context)
             throw problem
         }
+    }
+
+    /// `%00` anywhere in `uri`, scanned as bytes: Foundation's `range(of:)` measured at a few
+    /// percent of a small request.
+    static func containsEncodedNUL(_ uri: String) -> Bool {
+        var utf8 = uri.utf8.makeIterator()
+        var zeros = -1  // -1: not after a `%`; otherwise the `0`s seen since it
+        while let byte = utf8.next() {
+            switch (byte, zeros) {
+            case (UInt8(ascii: "%"), _): zeros = 0
+            case (UInt8(ascii: "0"), 0): zeros = 1
+            case (UInt8(ascii: "0"), 1): return true
+            default: zeros = -1
+            }
+        }
+        return false
     }
 
     private func log(_ request: Request, status: HTTPResponse.Status, since start: ContinuousClock.Instant, context: Context) {
@@ -39,7 +55,7 @@ struct ProblemMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info("request", metadata: [
-            "request_id": "\(context.id)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+            "request_id": "\(context.requestID)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
             "status": "\(status.code)", "duration_ms": "\(String(format: "%.2f", milliseconds))"])
     }
 
@@ -71,7 +87,7 @@ struct ProblemMiddleware: RouterMiddleware {
                             detail: "The database cannot be reached right now; nothing was changed. Retry shortly.")
         default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            return .internalError(context.id)
+            return .internalError(context.requestID)
         }
     }
 }
@@ -86,14 +102,29 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if let header = request.headers[.authorization] {
-            guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            guard let token = Self.bearerToken(header) else {
                 throw APIError.unauthenticated("The Authorization header must be `Bearer <token>`.")
             }
-            context.credentials = .bearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+            context.credentials = .bearer(token)
         } else if let secret = request.cookies[Self.sessionCookie]?.value {
             context.credentials = .session(secret)
         }
         return try await next(request, context)
+    }
+
+    /// The token of `Bearer <token>` (scheme in any case, blanks around the token ignored), or
+    /// nil. Byte-wise: Foundation's trimming and `lowercased()` showed in every request's profile.
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = Array(header.utf8)
+        let scheme = "bearer ".utf8
+        guard bytes.count > scheme.count,
+              zip(bytes, scheme).allSatisfy({ byte, expected in byte | 0x20 == expected })
+        else { return nil }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes[scheme.count...].firstIndex(where: { !isBlank($0) }),
+              let last = bytes.lastIndex(where: { !isBlank($0) })
+        else { return nil }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }
 

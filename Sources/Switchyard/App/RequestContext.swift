@@ -9,12 +9,19 @@ import NIOCore
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var credentials: Credentials?
-    public let remoteIP: String?
+    /// Hummingbird's `id`, formatted once: every answer carries it (`X-Request-Id`), and `id`
+    /// formats it anew on each use.
+    public private(set) var requestID = ""
+    private let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteIP = source.channel.remoteAddress?.ipAddress
+        remoteAddress = source.channel.remoteAddress
+        requestID = id
     }
+
+    /// Formatted only when an activity entry needs it.
+    public var remoteIP: String? { remoteAddress?.ipAddress }
 
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
     public var requestDecoder: JSONDecoder { JSONCoding.decoder }
@@ -27,7 +34,7 @@ public struct AppRequestContext: RequestContext {
             actorLabel: principal?.email,
             appID: nil,
             ip: remoteIP,
-            requestID: id)
+            requestID: requestID)
     }
 }
 
