@@ -122,6 +122,40 @@ struct StorageTests {
         }
     }
 
+    @Test("the SQLite file and its -wal and -shm files are readable by their owner only")
+    func sqliteFileModes() async throws {
+        try await TestDatabase.with { database in
+            guard case .sqlite(let path) = database.url else { return }  // SQLite only
+            try await Self.makeTables(database)
+            _ = try await Self.writeUnit(database, 1)
+            _ = try await database.read { tx in try tx.query("SELECT * FROM items") }
+            for file in [path, path + "-wal", path + "-shm"] {
+                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(file)")
+            }
+        }
+    }
+
+    @Test("two statements in one call are refused, and a read cannot write")
+    func statementMistakes() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTables(database)
+            await #expect(throws: (any Error).self) {
+                try await database.write { tx in try tx.execute("DELETE FROM items; DROP TABLE items") }
+            }
+            // A trailing comment is no second statement.
+            try await database.write { tx in _ = try tx.execute("DELETE FROM items; -- nothing to delete") }
+            _ = try await Self.writeUnit(database, 1)
+            if database.dialect == .sqlite {
+                await #expect(throws: (any Error).self) {
+                    try await database.read { tx in try tx.execute("DELETE FROM items") }
+                }
+            }
+            let count = try await database.read { tx in try tx.queryOne("SELECT count(*) AS n FROM items")?["n"] }
+            #expect(count == .int(1))
+        }
+    }
+
     @Test("every read sees the writes committed before it, under concurrent reads and writes")
     func readsSeeCommittedWrites() async throws {
         try await TestDatabase.with { database in

@@ -1,15 +1,13 @@
 import Foundation
-import GRDB
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// SQLite: GRDB's `DatabasePool` (WAL) under a group-commit writer that runs every waiting unit in
-/// one transaction, each in its own savepoint; reads on connections of our own
-/// (`SQLiteReadConnections`), on threads of our own.
+/// SQLite in WAL mode through its C interface (`SQLiteConnection`): one writer connection under a
+/// group-commit writer that runs every waiting unit in one transaction, each in its own savepoint,
+/// and read connections used from threads of our own.
 final class SQLiteEngine: DatabaseEngine {
     let dialect = SQLDialect.sqlite
-    private let pool: DatabasePool
     private let writer: GroupCommitWriter
     /// Reads run on threads of our own, so a long read never holds one of Swift's few concurrency
     /// threads. Trials: 4 threads measured worse than 2 on 2 cores; reads inline on the
@@ -22,18 +20,20 @@ final class SQLiteEngine: DatabaseEngine {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.maximumReaderCount = SQLiteEngine.readerCount
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        // The file holds password and token hashes: readable by this user only. Made before SQLite
+        // opens it, because SQLite gives the -wal and -shm files the mode the database has then.
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
-        // The file holds password and token hashes: readable by this user only. SQLite gives the
-        // -wal and -shm files the same mode.
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        writer = GroupCommitWriter(pool: pool, logger: logger)
+        let connection = try SQLiteConnection(path: path, create: true)
+        try connection.run("PRAGMA journal_mode = WAL")
+        try connection.run("PRAGMA synchronous = NORMAL")
+        try connection.run("PRAGMA foreign_keys = ON")
+        // Files made by earlier versions, before the mode was set at creation.
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        }
+        writer = GroupCommitWriter(connection: connection, logger: logger)
         readers = NIOThreadPool(numberOfThreads: SQLiteEngine.readerCount)
         connections = SQLiteReadConnections(path: path)
         readers.start()
@@ -52,7 +52,7 @@ final class SQLiteEngine: DatabaseEngine {
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         do {
             return try await readers.runIfActive { [connections] in try connections.read(body) }
-        } catch let error as DatabaseError {
+        } catch let error as SQLiteError {
             throw SQLiteEngine.map(error)
         }
     }
@@ -60,77 +60,18 @@ final class SQLiteEngine: DatabaseEngine {
     func close() async {
         try? await readers.shutdownGracefully()
         connections.close()
-        try? pool.close()
+        writer.close()
     }
 
     static func map(_ error: Error) -> Error {
-        guard let error = error as? DatabaseError else { return error }
-        switch error.extendedResultCode {
-        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY:
-            return StorageError.uniqueViolation(error.message ?? "unique")
-        case .SQLITE_CONSTRAINT_FOREIGNKEY:
-            return StorageError.foreignKeyViolation(error.message ?? "foreign key")
+        guard let error = error as? SQLiteError else { return error }
+        switch error.code {
+        case SQLiteError.uniqueConstraint, SQLiteError.primaryKeyConstraint:
+            return StorageError.uniqueViolation(error.message)
+        case SQLiteError.foreignKeyConstraint:
+            return StorageError.foreignKeyViolation(error.message)
         default:
             return error
-        }
-    }
-}
-
-/// A transaction handle over a GRDB connection. Statements are cached per connection, which
-/// trials measured at ~30% of a small write's cost.
-struct GRDBTx: SQLTx {
-    let db: GRDB.Database
-    var dialect: SQLDialect { .sqlite }
-
-    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
-        let statement = try db.cachedStatement(sql: sql)
-        try statement.setArguments(Self.statementArguments(arguments))
-        try statement.execute()
-        return db.changesCount
-    }
-
-    /// Through GRDB's existential initializer: its generic one maps with a key path that the
-    /// runtime builds on every call, which profiled at a sixth of a small write.
-    static func statementArguments(_ arguments: [SQLValue]) -> StatementArguments {
-        StatementArguments(arguments.map { value -> (any DatabaseValueConvertible)? in value.databaseValue })
-    }
-
-    func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        let statement = try db.cachedStatement(sql: sql)
-        try statement.setArguments(Self.statementArguments(arguments))
-        let columns = statement.columnNames
-        var rows: [SQLRow] = []
-        let cursor = try Row.fetchCursor(statement)
-        while let row = try cursor.next() {
-            var values: [SQLValue] = []
-            values.reserveCapacity(columns.count)
-            for index in 0..<columns.count {
-                values.append(SQLValue(row[index] as DatabaseValue))
-            }
-            rows.append(SQLRow(columns: columns, values: values))
-        }
-        return rows
-    }
-}
-
-extension SQLValue {
-    var databaseValue: DatabaseValue {
-        switch self {
-        case .null: return .null
-        case .int(let i): return i.databaseValue
-        case .double(let d): return d.databaseValue
-        case .text(let s): return s.databaseValue
-        case .blob(let b): return Data(b).databaseValue
-        }
-    }
-
-    init(_ value: DatabaseValue) {
-        switch value.storage {
-        case .null: self = .null
-        case .int64(let i): self = .int(i)
-        case .double(let d): self = .double(d)
-        case .string(let s): self = .text(s)
-        case .blob(let b): self = .blob(Array(b))
         }
     }
 }
@@ -174,15 +115,21 @@ final class GroupCommitWriter: Sendable {
         var draining = false
     }
 
-    private let pool: DatabasePool
+    private let connection: SQLiteConnection
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let queue = DispatchQueue(label: "switchyard.sqlite.writer")
     private let maximumBatch = 512
 
-    init(pool: DatabasePool, logger: Logger) {
-        self.pool = pool
+    /// `connection` is used on the writer's queue only, from now on.
+    init(connection: SQLiteConnection, logger: Logger) {
+        self.connection = connection
         self.logger = logger
+    }
+
+    /// Waits for the batch under way; the connection closes with the last reference to it.
+    func close() {
+        queue.sync {}
     }
 
     func submit(_ unit: WriteUnit) {
@@ -213,27 +160,25 @@ final class GroupCommitWriter: Sendable {
 
     private func commit(_ batch: [WriteUnit]) {
         var outcomes = [Error?](repeating: nil, count: batch.count)
+        let tx = SQLiteTx(connection: connection)
         do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    let tx = GRDBTx(db: db)
-                    // Savepoints through cached statements: GRDB's inSavepoint prepares its SQL on
-                    // every call, which measured at a fifth of a small unit's cost.
-                    let savepoint = try db.cachedStatement(sql: "SAVEPOINT unit")
-                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT unit")
-                    let rollback = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT unit")
-                    for (index, unit) in batch.enumerated() {
-                        try savepoint.execute()
-                        do {
-                            try unit.run(tx)
-                        } catch {
-                            outcomes[index] = SQLiteEngine.map(error)
-                            try rollback.execute()
-                        }
-                        try release.execute()
+            // IMMEDIATE: take the write lock now, waiting (busy timeout) for another process's.
+            try connection.run("BEGIN IMMEDIATE")
+            do {
+                for (index, unit) in batch.enumerated() {
+                    try connection.run("SAVEPOINT unit")
+                    do {
+                        try unit.run(tx)
+                    } catch {
+                        outcomes[index] = SQLiteEngine.map(error)
+                        try connection.run("ROLLBACK TO SAVEPOINT unit")
                     }
-                    return .commit
+                    try connection.run("RELEASE SAVEPOINT unit")
                 }
+                try connection.run("COMMIT")
+            } catch {
+                try? connection.run("ROLLBACK")
+                throw error
             }
         } catch {
             logger.error("sqlite group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
