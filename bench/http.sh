@@ -38,14 +38,24 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
 
-rate() { wrk -t2 -c64 -d"${duration}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+# A run with any non-2xx answer measures errors, not the route: it stops the benchmark.
+rate() {
+  local out
+  out="$(wrk -t2 -c64 -d"${duration}s" "$@")"
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "bench/http.sh: wrk $* got non-2xx answers:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
 echo "HTTP on SQLite (release, wrk -t2 -c64, ${duration}s per run, two runs each, alternating):"
 results=()
 for round in 1 2; do
-  results+=("$(rate "$url/healthz")")
-  results+=("$(rate -H "$auth" "$url/v1/ping")")
-  results+=("$(rate -H "$auth" "$url/v1/workspaces/$ws/records/work_order/$record")")
-  results+=("$(rate -s post.lua "$url/v1/workspaces/$ws/records/work_order")")
+  r="$(rate "$url/healthz")"; results+=("$r")
+  r="$(rate -H "$auth" "$url/v1/ping")"; results+=("$r")
+  r="$(rate -H "$auth" "$url/v1/workspaces/$ws/records/work_order/$record")"; results+=("$r")
+  r="$(rate -s post.lua "$url/v1/workspaces/$ws/records/work_order")"; results+=("$r")
 done
 python3 - "$ready_ms" "$rss_kb" "${results[@]}" <<'PY'
 import sys
