@@ -63,7 +63,8 @@ public enum AppMetrics {
 public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     let configuration = services.configuration
-    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize))
+    let knownRoutes = KnownRoutes()
+    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize, routes: knownRoutes))
     router.add(middleware: MetricsMiddleware())
     SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
     router.add(middleware: AuthenticationMiddleware())
@@ -73,6 +74,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     MailRoutes(mail: services.mail, identity: services.identity).add(to: router)
     ObjectRoutes(types: services.objectTypes, records: services.records, maximumBodySize: configuration.maximumBodySize).add(to: router)
     EventRoutes(events: services.events, maximumBodySize: configuration.maximumBodySize).add(to: router)
+    knownRoutes.register(router.routes)
     return router
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Turns every error into a problem document, stamps `X-Request-Id` on every answer (so a client
@@ -9,6 +10,8 @@ import NIOCore
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let maximumBodySize: Int
+    /// Filled once every route is registered; tells a wrong method (405) from an unknown path.
+    let routes: KnownRoutes
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -28,6 +31,12 @@ struct ProblemMiddleware: RouterMiddleware {
             throw error
         } catch {
             var problem = Self.problem(for: error, path: request.uri.path, maximumBodySize: maximumBodySize, context: context)
+            if problem.status == .notFound, case let allowed = routes.methods(forPath: request.uri.path), !allowed.isEmpty {
+                problem = APIError(.methodNotAllowed, "method-not-allowed", "Method not allowed",
+                                   detail: "\(request.uri.path.prefix(200)) does not accept \(request.method.rawValue); it accepts "
+                                       + "\(allowed.joined(separator: ", ")). See docs/openapi.yaml.")
+                problem.headers[.allow] = allowed.joined(separator: ", ")
+            }
             problem.headers[.requestID] = context.requestID
             log(request, status: problem.status, since: start, context: context)
             throw problem
@@ -89,6 +98,27 @@ struct ProblemMiddleware: RouterMiddleware {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return .internalError(context.requestID)
         }
+    }
+}
+
+/// The routes of the router, to answer 405 (with `Allow`) for a known path called with a method
+/// it does not accept: Hummingbird answers 404 for both.
+final class KnownRoutes: Sendable {
+    private let routes = NIOLockedValueBox<[(path: RouterPath, method: String)]>([])
+
+    func register(_ descriptions: [Router<AppRequestContext>.RouteDescription]) {
+        routes.withLockedValue { $0 = descriptions.map { ($0.path, $0.method.rawValue) } }
+    }
+
+    /// The methods routes of `path` accept, sorted; empty when no route has this path.
+    func methods(forPath path: String) -> [String] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        let methods = routes.withLockedValue { routes in
+            routes.filter { route in
+                route.path.components.count == parts.count && zip(route.path.components, parts).allSatisfy { $0 ~= $1 }
+            }.map(\.method)
+        }
+        return Set(methods).sorted()
     }
 }
 
