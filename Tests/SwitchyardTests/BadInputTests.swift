@@ -43,6 +43,38 @@ struct BadInputTests {
         }
     }
 
+    @Test("record and event bodies: strict JSON, and the shape checked field by field")
+    func recordAndEventBodies() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            let records = "\(app.workspacePath)/records/work_order"
+            let events = "\(app.workspacePath)/events"
+            let cases: [(String, String, HTTPResponse.Status, String, String?)] = [
+                (records, #"{"fields": {"trade": "HVAC", "trade": "PLUMBING"}}"#, .badRequest, "malformed-request", nil),
+                (records, #"{"fields": {"trade": "HVAC",}}"#, .badRequest, "malformed-request", nil),
+                (records, #"{"fields": {"trade": "HVAC"}} x"#, .badRequest, "malformed-request", nil),
+                (records, #"{"fields": null}"#, .unprocessableContent, "validation-failed", "fields"),
+                (records, #"{"fields": ["trade"]}"#, .unprocessableContent, "validation-failed", "fields"),
+                (records, #"{}"#, .unprocessableContent, "validation-failed", "fields"),
+                (records, #"{"fields": {}, "version": 2}"#, .unprocessableContent, "validation-failed", "version"),
+                (events, #"{"type": 5}"#, .unprocessableContent, "validation-failed", "type"),
+                (events, #"{"data": {}}"#, .unprocessableContent, "validation-failed", "type"),
+                (events, #"{"type": "invoice.paid", "data": {"a": 1, "a": 2}}"#, .badRequest, "malformed-request", nil),
+            ]
+            for (path, body, status, slug, field) in cases {
+                let response = try await app.request(.post, path, token: app.ownerToken, json: body)
+                response.expectProblem(status, slug, field: field)
+                if status == .badRequest {
+                    #expect((response.json["detail"] as? String)?.contains("at byte") == true, "the detail says where: \(response.body)")
+                }
+            }
+            #expect(try await app.count("records") == 0)
+            #expect(try await app.count("events") == 0)
+            // `data` may be left out or null.
+            #expect(try await app.request(.post, events, token: app.ownerToken, json: #"{"type": "invoice.paid", "data": null}"#).status == .created)
+        }
+    }
+
     @Test("a body over the limit is refused with 413")
     func bodyTooLarge() async throws {
         try await TestApp.run(configure: { $0.maximumBodySize = 4096 }) { app in

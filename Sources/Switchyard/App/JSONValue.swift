@@ -59,21 +59,8 @@ public enum JSONValue: Codable, Sendable, Hashable {
         public init?(intValue: Int) { return nil }
     }
 
-    /// A plain encoder: keys of user data are kept as written (no snake_case conversion).
-    static let plainEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
-    /// Compact JSON text, for storage.
-    public var jsonText: String {
-        (try? String(decoding: Self.plainEncoder.encode(self), as: UTF8.self)) ?? "null"
-    }
-
-    public static func parse(_ text: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-    }
+    /// Compact JSON text with sorted keys, for storage and answers (`serialized()`, JSONText.swift).
+    public var jsonText: String { serialized() }
 
     public var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }

@@ -24,10 +24,15 @@ public struct Event: Codable, Sendable {
     public var occurredAt: Date
 }
 
-public struct PostEventInput: RequestBody {
+public struct PostEventInput: JSONObjectBody {
     public static let keys: Set<String> = ["type", "data"]
     public var type: String
     public var data: JSONValue?
+
+    public init(json object: [String: JSONValue]) throws {
+        type = try JSONBody.required(object, "type", "a string") { $0.stringValue }
+        data = object["data"].flatMap { $0 == .null ? nil : $0 }
+    }
 }
 
 enum EventStore {
@@ -66,12 +71,12 @@ enum EventStore {
     }
 
     static func event(from row: SQLRow) throws -> Event {
-        let changed = try row.optionalString("changed_fields").map { try JSONValue.parse($0).objectValue ?? [:] }
+        let changed = try row.optionalString("changed_fields").map { try JSONValue.parse(text: $0).objectValue ?? [:] }
         let createdBy = row.optionalString("created_by_type").map { Record.CreatedBy(type: $0, id: row.optionalString("created_by_id")) }
         return Event(
             id: try row.string("id"), workspaceId: try row.string("workspace_id"), type: try row.string("type"),
             objectType: row.optionalString("object_type"), recordId: row.optionalString("record_id"),
-            data: try JSONValue.parse(try row.string("data")), changedFields: changed,
+            data: try JSONValue.parse(text: try row.string("data")), changedFields: changed,
             actor: Event.Actor(type: try row.string("actor_type"), id: row.optionalString("actor_id")),
             createdBy: createdBy, occurredAt: try row.date("occurred_at"))
     }

@@ -160,7 +160,7 @@ enum ObjectStore {
     static func record(from row: SQLRow, type: String) throws -> Record {
         Record(
             id: try row.string("id"), workspaceId: try row.string("workspace_id"), type: type,
-            fields: try JSONValue.parse(try row.string("data")).objectValue ?? [:], version: try row.int("version"),
+            fields: try JSONValue.parse(text: try row.string("data")).objectValue ?? [:], version: try row.int("version"),
             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
             createdBy: Record.CreatedBy(type: try row.string("created_by_type"), id: row.optionalString("created_by_id")))
     }

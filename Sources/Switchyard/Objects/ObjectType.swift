@@ -155,7 +155,11 @@ public struct UpdateFieldInput: RequestBody {
     }
 }
 
-public struct RecordInput: RequestBody {
+public struct RecordInput: JSONObjectBody {
     public static let keys: Set<String> = ["fields"]
     public var fields: [String: JSONValue]
+
+    public init(json object: [String: JSONValue]) throws {
+        fields = try JSONBody.required(object, "fields", "an object") { $0.objectValue }
+    }
 }
