@@ -27,7 +27,6 @@ extension JSONValue {
         try buffer.withUnsafeReadableBytes { $0.withMemoryRebound(to: UInt8.self, parsed) }.get()
     }
 
-    /// Named apart from the Foundation-based `parse(_:)`, which stays until its callers move.
     public static func parse(text: String) throws(JSONSyntaxError) -> JSONValue {
         var text = text
         return try text.withUTF8(parsed).get()
@@ -41,8 +40,8 @@ extension JSONValue {
         }
     }
 
-    /// Compact text, byte for byte what `jsonText` (JSONEncoder with `.sortedKeys` and
-    /// `.withoutEscapingSlashes`) gives, so stored text does not change with the switch.
+    /// Compact text, byte for byte what JSONEncoder (`.sortedKeys`, `.withoutEscapingSlashes`)
+    /// gave before this replaced it, so text stored earlier compares and hashes the same.
     public func serialized() -> String {
         var out: [UInt8] = []
         out.reserveCapacity(128)
