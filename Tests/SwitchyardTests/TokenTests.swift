@@ -148,6 +148,23 @@ struct TokenTests {
         }
     }
 
+    @Test("the token format: prefix, length, alphabet and checksum are all checked")
+    func tokenFormat() {
+        let token = TokenFormat.generate(prefix: "sy_live_")
+        #expect(token.utf8.count == 8 + 43 + 6)
+        #expect(TokenFormat.isWellFormed(token))
+        #expect(!TokenFormat.isWellFormed(token, prefixes: ["sys_"]))
+        #expect(!TokenFormat.isWellFormed(String(token.dropLast())))
+        #expect(!TokenFormat.isWellFormed(token + "0"))
+        #expect(!TokenFormat.isWellFormed("sy_prod_" + token.dropFirst(8)))
+        // Same length in characters, not in bytes; and a character outside base62.
+        #expect(!TokenFormat.isWellFormed(String(token.dropLast()) + "é"))
+        #expect(!TokenFormat.isWellFormed(String(token.prefix(20)) + "-" + String(token.dropFirst(21))))
+        let session = TokenFormat.generate(prefix: "sys_")
+        #expect(TokenFormat.isWellFormed(session, prefixes: ["sys_"]))
+        #expect(!TokenFormat.isWellFormed(session))
+    }
+
     @Test("the Bearer scheme is read in any case, with blanks around the token ignored")
     func bearerScheme() async throws {
         try await TestApp.run { app in

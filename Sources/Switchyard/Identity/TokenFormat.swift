@@ -19,13 +19,21 @@ public enum TokenFormat {
         return prefix + body + checksum(prefix + body)
     }
 
-    /// Whether `token` has a known prefix, the right length and a matching checksum.
+    /// Whether `token` has a known prefix, the right length and a matching checksum. Byte-wise:
+    /// it runs on every authenticated request, and Character counting showed in the profile.
     public static func isWellFormed(_ token: String, prefixes: [String] = ["sy_live_", "sy_test_"]) -> Bool {
-        guard let prefix = prefixes.first(where: token.hasPrefix) else { return false }
-        let rest = token.dropFirst(prefix.count)
-        guard rest.count == bodyLength + checksumLength, rest.utf8.allSatisfy(alphabet.contains) else { return false }
-        let body = rest.prefix(bodyLength)
-        return checksum(prefix + body) == String(rest.suffix(checksumLength))
+        let bytes = Array(token.utf8)
+        guard let prefix = prefixes.first(where: { bytes.starts(with: $0.utf8) }) else { return false }
+        let bodyEnd = prefix.utf8.count + bodyLength
+        guard bytes.count == bodyEnd + checksumLength, bytes[prefix.utf8.count...].allSatisfy(isBase62) else { return false }
+        return bytes[bodyEnd...].elementsEqual(checksum(bytes[..<bodyEnd]))
+    }
+
+    private static func isBase62(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"): true
+        default: false
+        }
     }
 
     /// What is stored: the SHA-256 of the whole token, hex.
@@ -34,13 +42,17 @@ public enum TokenFormat {
     }
 
     static func checksum(_ text: String) -> String {
-        var value = UInt64(crc32(Array(text.utf8)))
+        String(decoding: checksum(Array(text.utf8)[...]), as: UTF8.self)
+    }
+
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var value = UInt64(crc32(bytes))
         var out = [UInt8](repeating: alphabet[0], count: checksumLength)
         for index in stride(from: checksumLength - 1, through: 0, by: -1) {
             out[index] = alphabet[Int(value % 62)]
             value /= 62
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// Base62 of a big-endian number, left-padded to `length`.
@@ -66,7 +78,7 @@ public enum TokenFormat {
         return c
     }
 
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF

@@ -23,7 +23,7 @@ final class SQLiteEngine: DatabaseEngine {
         // The file holds password and token hashes: readable by this user only. Made before SQLite
         // opens it, because SQLite gives the -wal and -shm files the mode the database has then.
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
         let connection = try SQLiteConnection(path: path, create: true)
         try connection.run("PRAGMA journal_mode = WAL")
