@@ -68,6 +68,9 @@ struct BadInputTests {
                     #expect((response.json["detail"] as? String)?.contains("at byte") == true, "the detail says where: \(response.body)")
                 }
             }
+            // Without credentials the body is not even read.
+            try await app.request(.post, records, json: #"{"fields": ["trade"]}"#).expectProblem(.unauthorized, "unauthenticated")
+            try await app.request(.post, events, json: "not json").expectProblem(.unauthorized, "unauthenticated")
             #expect(try await app.count("records") == 0)
             #expect(try await app.count("events") == 0)
             // `data` may be left out or null.

@@ -128,6 +128,8 @@ final class KnownRoutes: Sendable {
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     static let sessionCookie = "sy_session"
+    /// The routes after this middleware that take callers without credentials.
+    static let anonymousRoutes: Set<String> = ["POST /v1/sessions"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -138,6 +140,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
             context.credentials = .bearer(token)
         } else if let secret = request.cookies[Self.sessionCookie]?.value {
             context.credentials = .session(secret)
+        } else if let endpoint = context.endpointPath, !Self.anonymousRoutes.contains("\(request.method.rawValue) \(endpoint)") {
+            // Refused before the route reads its body: a caller without credentials learns nothing
+            // of what a body should hold. (Unknown paths, with no endpoint, still answer 404.)
+            throw APIError.unauthenticated("Send an API token as `Authorization: Bearer sy_…`, or sign in with POST /v1/sessions.")
         }
         return try await next(request, context)
     }
