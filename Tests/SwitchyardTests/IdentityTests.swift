@@ -87,6 +87,31 @@ struct IdentityTests {
         }
     }
 
+    @Test("after 10 failed sign-ins for one email, the next is refused with 429 until the window passes")
+    func signInThrottled() async throws {
+        try await TestApp.run { app in
+            _ = try await app.makeUser("bob@example.com", role: .member)
+            let wrong = #"{"email": "bob@example.com", "password": "wrong password!"}"#
+            let right = #"{"email": "Bob@example.com", "password": "correct horse battery"}"#
+            for _ in 0..<10 {
+                try await app.request(.post, "/v1/sessions", json: wrong).expectProblem(.unauthorized, "unauthenticated")
+            }
+            // Even the right password: the throttle is checked first and tells nothing.
+            let throttled = try await app.request(.post, "/v1/sessions", json: right)
+            throttled.expectProblem(.tooManyRequests, "too-many-attempts")
+            let retryAfter = try #require(throttled.headers[.retryAfter].flatMap { Int($0) })
+            #expect(retryAfter > 0 && retryAfter <= 15 * 60)
+            // Another email is not affected.
+            _ = try await app.makeUser("cy@example.com", role: .member)
+            #expect(try await app.request(.post, "/v1/sessions", json: #"{"email": "cy@example.com", "password": "correct horse battery"}"#).status == .created)
+            let log = try await app.request(.get, "/v1/activity?action=session.throttled", token: app.ownerToken)
+            #expect((log["data"] as? [Any])?.count == 1)
+
+            app.clock.advance(by: 15 * 60 + 60)
+            #expect(try await app.request(.post, "/v1/sessions", json: right).status == .created)
+        }
+    }
+
     @Test("there is one organization, made with the schema")
     func organization() async throws {
         try await TestApp.run { app in

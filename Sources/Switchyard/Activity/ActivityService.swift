@@ -29,6 +29,15 @@ public struct ActivityService: Sendable {
         }
     }
 
+    /// Failures of `action` since `since` by `actorLabel` or from `ip`, oldest first, for
+    /// throttling: the log is shared by every process, so the count is too.
+    public func recentFailures(action: String, actorLabel: String, ip: String?, since: Date) async throws
+        -> [(occurredAt: Date, actorLabel: String?, ip: String?)] {
+        try await database.read { tx in
+            try ActivityStore.recentFailures(tx, action: action, actorLabel: actorLabel, ip: ip, since: since)
+        }
+    }
+
     public func list(_ filter: ActivityFilter) async throws -> [ActivityEntry] {
         try await database.read { tx in try ActivityStore.list(tx, filter) }
     }

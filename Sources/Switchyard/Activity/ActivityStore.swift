@@ -13,6 +13,19 @@ enum ActivityStore {
     }
 
     /// Newest first; `after` is the id of the last entry of the previous page.
+    /// Through the (action, id) index: ids are time-ordered, so `id >= ID.floor(since)` bounds the
+    /// scan to the window.
+    static func recentFailures(_ tx: SQLTx, action: String, actorLabel: String, ip: String?, since: Date) throws
+        -> [(occurredAt: Date, actorLabel: String?, ip: String?)] {
+        try tx.query(
+            """
+            SELECT occurred_at, actor_label, ip FROM activity_entries
+            WHERE action = ? AND id >= ? AND outcome = 'failure' AND (actor_label = ? OR ip = ?)
+            ORDER BY id
+            """, action, ID.floor("act", at: since), actorLabel, ip
+        ).map { (try $0.date("occurred_at"), $0.optionalString("actor_label"), $0.optionalString("ip")) }
+    }
+
     static func list(_ tx: SQLTx, _ filter: ActivityFilter) throws -> [ActivityEntry] {
         var conditions: [String] = []
         var arguments: [SQLValue] = []

@@ -110,6 +110,7 @@ extension IdentityService {
         let found = try await database.read { tx in try IdentityStore.userWithPassword(tx, email: address) }
         var audit = audit
         audit.actorLabel = String(address.prefix(254))
+        try await refuseIfThrottled(audit)
         // An unknown email still costs a bcrypt check, so timing does not tell which emails exist.
         let hash: String
         if let found { hash = found.1 } else { hash = try await passwords.unknownUserHash() }
@@ -129,6 +130,38 @@ extension IdentityService {
             try activity.record(tx, audit, action: "session.created", targetType: "user", targetID: user.id)
         }
         return SignedIn(secret: secret, user: user, expiresAt: expiresAt)
+    }
+
+    /// Failed sign-ins allowed in `signInWindow` for one email from one address, and from one
+    /// address for any emails. Per email *and* address, so that someone guessing elsewhere cannot
+    /// lock a user out; per address, so that one source cannot spray guesses (each costs a bcrypt
+    /// check) over many emails.
+    static let signInFailuresPerEmail = 10
+    static let signInFailuresPerAddress = 50
+    static let signInWindow: TimeInterval = 15 * 60
+
+    /// 429 with `Retry-After` once the failures in the window reach a limit. Checked before the
+    /// password, so a throttled guess costs no bcrypt check and tells nothing.
+    private func refuseIfThrottled(_ audit: AuditContext) async throws {
+        guard let label = audit.actorLabel else { return }
+        let now = clock.now
+        let failures = try await activity.recentFailures(action: "session.created", actorLabel: label, ip: audit.ip,
+                                                         since: now.addingTimeInterval(-Self.signInWindow))
+        let pair = failures.filter { $0.actorLabel == label && $0.ip == audit.ip }.map(\.occurredAt)
+        let address = audit.ip == nil ? [] : failures.filter { $0.ip == audit.ip }.map(\.occurredAt)
+        // The time when enough failures have left the window to allow one more attempt.
+        var retryAt: Date?
+        for (dates, limit) in [(pair, Self.signInFailuresPerEmail), (address, Self.signInFailuresPerAddress)] where dates.count >= limit {
+            let at = dates[dates.count - limit].addingTimeInterval(Self.signInWindow)
+            retryAt = max(retryAt ?? at, at)
+        }
+        guard let retryAt else { return }
+        let seconds = max(1, Int(retryAt.timeIntervalSince(now).rounded(.up)))
+        try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins")
+        var error = APIError(.tooManyRequests, "too-many-attempts", "Too many attempts",
+                             detail: "Too many failed sign-ins from here; try again in \(seconds) seconds.")
+        error.headers[.retryAfter] = String(seconds)
+        throw error
     }
 
     /// Deletes sessions past their expiry; the housekeeping service calls this.

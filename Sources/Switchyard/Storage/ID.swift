@@ -44,6 +44,11 @@ public enum ID {
         return prefix + "_" + String(decoding: out, as: UTF8.self)
     }
 
+    /// The smallest id of this kind made at `date`: `id >= floor` selects rows made since then.
+    public static func floor(_ prefix: String, at date: Date) -> String {
+        encode(prefix, milliseconds: UInt64(max(0, date.millisecondsSince1970)), high: 0, low: 0)
+    }
+
     /// Whether `value` looks like an id of this kind; used to answer 404 rather than query for junk.
     public static func isValid(_ value: String, prefix: String) -> Bool {
         guard value.hasPrefix(prefix + "_") else { return false }
