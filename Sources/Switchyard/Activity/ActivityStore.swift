@@ -13,16 +13,17 @@ enum ActivityStore {
     }
 
     /// Newest first; `after` is the id of the last entry of the previous page.
-    /// Through the (action, id) index: ids are time-ordered, so `id >= ID.floor(since)` bounds the
-    /// scan to the window.
+    /// Through the (action, id) index: an id's time is never before its entry's `occurred_at`, so
+    /// `id >= ID.floor(since)` bounds the scan; `occurred_at` then decides, because ids made after
+    /// a clock step back carry the later time.
     static func recentFailures(_ tx: SQLTx, action: String, actorLabel: String, ip: String?, since: Date) throws
         -> [(occurredAt: Date, actorLabel: String?, ip: String?)] {
         try tx.query(
             """
             SELECT occurred_at, actor_label, ip FROM activity_entries
-            WHERE action = ? AND id >= ? AND outcome = 'failure' AND (actor_label = ? OR ip = ?)
+            WHERE action = ? AND id >= ? AND occurred_at >= ? AND outcome = 'failure' AND (actor_label = ? OR ip = ?)
             ORDER BY id
-            """, action, ID.floor("act", at: since), actorLabel, ip
+            """, action, ID.floor("act", at: since), since, actorLabel, ip
         ).map { (try $0.date("occurred_at"), $0.optionalString("actor_label"), $0.optionalString("ip")) }
     }
 
