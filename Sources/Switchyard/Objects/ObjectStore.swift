@@ -120,6 +120,10 @@ enum ObjectStore {
         try recordRows(tx, type: type, query: query).map { try record(from: $0, type: type.key) }
     }
 
+    /// The extra column of a list row holding its sort value, for the next page's cursor: read back
+    /// from the database, it compares exactly as the database compares it.
+    static let sortValueColumn = "sort_value"
+
     static func recordRows(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [SQLRow] {
         var conditions = ["object_type_id = ?"]
         var arguments: [SQLValue] = [.text(type.id)]
@@ -133,28 +137,53 @@ enum ObjectStore {
             conditions.append("\(expression) IN (\(tx.placeholders(filter.values.count)))")
             arguments += filter.values
         }
+        let columns: String
         let order: String
-        var offset = 0
         switch query.sort {
         case .created(let descending):
             if let after = query.after {
                 conditions.append(descending ? "id < ?" : "id > ?")
                 arguments.append(.text(after))
             }
+            columns = "*"
             order = descending ? "id DESC" : "id"
         case .updated(let descending):
+            if let position = query.position {
+                conditions.append("(updated_at \(descending ? "<" : ">") ? OR (updated_at = ? AND id > ?))")
+                arguments += [position.value, position.value, .text(position.id)]
+            }
+            columns = "*, updated_at AS \(sortValueColumn)"
             order = "updated_at \(descending ? "DESC" : "ASC"), id"
-            offset = query.offset
         case .field(let field, let descending):
-            let expression = [.number, .integer].contains(field.type)
-                ? tx.dialect.jsonNumber("data", field.key) : tx.dialect.jsonText("data", field.key)
+            let expression = sortExpression(tx.dialect, field)
+            // The keyset follows the order below: a position among the values, then the unset ones.
+            if let position = query.position {
+                if position.value == .null {
+                    conditions.append("(\(expression) IS NULL AND id > ?)")
+                    arguments.append(.text(position.id))
+                } else {
+                    conditions.append(
+                        "(\(expression) \(descending ? "<" : ">") ? OR (\(expression) = ? AND id > ?) OR \(expression) IS NULL)")
+                    arguments += [position.value, position.value, .text(position.id)]
+                }
+            }
+            columns = "*, \(expression) AS \(sortValueColumn)"
             // Unset values last either way, on both engines.
             order = "(\(expression) IS NULL), \(expression) \(descending ? "DESC" : "ASC"), id"
-            offset = query.offset
         }
-        arguments += [.int(Int64(query.limit)), .int(Int64(offset))]
+        arguments.append(.int(Int64(query.limit)))
         return try tx.query(
-            "SELECT * FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ? OFFSET ?", arguments)
+            "SELECT \(columns) FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?", arguments)
+    }
+
+    /// A field's sort expression. Booleans as 1/0, not as text: PostgreSQL's text is 'false'/'true'
+    /// and SQLite's is 0/1, and a cursor value must bind the same way on both (the order is the same).
+    private static func sortExpression(_ dialect: SQLDialect, _ field: DataField) -> String {
+        switch RecordQuery.SortValue(field) {
+        case .number: return dialect.jsonNumber("data", field.key)
+        case .boolean: return dialect.jsonBool("data", field.key)
+        default: return dialect.jsonText("data", field.key)
+        }
     }
 
     static func record(from row: SQLRow, type: String) throws -> Record {
@@ -208,9 +237,30 @@ struct RecordQuery: Sendable {
         case field(DataField, descending: Bool)
     }
 
+    /// What a sort orders by, so what a cursor's value must be: `updated_at` milliseconds,
+    /// a number (DOUBLE PRECISION), a boolean as 1/0, or text.
+    enum SortValue: Sendable {
+        case time, number, boolean, text
+
+        init(_ field: DataField) {
+            switch field.type {
+            case .number, .integer: self = .number
+            case .boolean: self = .boolean
+            default: self = .text
+            }
+        }
+    }
+
     struct Filter: Sendable {
         var field: DataField
         var values: [SQLValue]
+    }
+
+    /// The last row of the previous page, for the sorts other than created_at: its sort value as
+    /// the database gave it (`.null` for unset) and its id.
+    struct Position: Sendable {
+        var value: SQLValue
+        var id: String
     }
 
     var filters: [Filter] = []
@@ -218,6 +268,5 @@ struct RecordQuery: Sendable {
     var limit = 50
     /// The last record id seen, for the created-order sorts.
     var after: String?
-    /// Rows to skip, for the other sorts.
-    var offset = 0
+    var position: Position?
 }

@@ -37,26 +37,78 @@ enum RecordQueryParser {
                 query.sort = .field(field, descending: descending)
             }
         }
-        if let after {
-            if case .created = query.sort {
-                guard ID.isValid(after, prefix: "rec") else {
-                    throw APIError.validation("`after` must be the `next_after` of the previous page.", field: "after")
-                }
-                query.after = after
-            } else {
-                guard after.hasPrefix("o."), let offset = Int(after.dropFirst(2)), offset >= 0 else {
-                    throw APIError.validation("`after` must be the `next_after` of the previous page.", field: "after")
-                }
-                query.offset = offset
-            }
+        guard let after else { return query }
+        guard let paged = try? withCursor(after, query) else {
+            throw APIError.validation("`after` must be the `next_after` of the previous page.", field: "after")
         }
+        return paged
+    }
+
+    private struct BadCursor: Error {}
+
+    /// The created_at sorts page after a record id. The others page after a keyset position:
+    /// `k.` and base64url (no padding) of `[sort value, id]`, which a client passes back unread.
+    private static func withCursor(_ after: String, _ query: RecordQuery) throws -> RecordQuery {
+        var query = query
+        let kind: RecordQuery.SortValue
+        switch query.sort {
+        case .created:
+            guard ID.isValid(after, prefix: "rec") else { throw BadCursor() }
+            query.after = after
+            return query
+        case .updated: kind = .time
+        case .field(let field, _): kind = RecordQuery.SortValue(field)
+        }
+        guard after.hasPrefix("k."), let bytes = base64URLDecoded(after.dropFirst(2)),
+              case .array(let items) = try JSONValue.parse(utf8: bytes), items.count == 2,
+              case .string(let id) = items[1], ID.isValid(id, prefix: "rec") else { throw BadCursor() }
+        // Each kind binds as its expression's type on both engines: text, DOUBLE PRECISION, integers.
+        let value: SQLValue
+        switch (kind, items[0]) {
+        case (.time, .int(let ms)): value = .int(ms)
+        case (.number, .int(let number)): value = .double(Double(number))
+        case (.number, .double(let number)): value = .double(number)
+        case (.boolean, .int(let flag)) where flag == 0 || flag == 1: value = .int(flag)
+        case (.text, .string(let text)): value = .text(text)
+        case (.number, .null), (.boolean, .null), (.text, .null): value = .null
+        default: throw BadCursor()
+        }
+        query.position = RecordQuery.Position(value: value, id: id)
         return query
     }
 
-    static func nextCursor(_ query: RecordQuery, _ ids: [String]) -> String? {
-        guard ids.count == query.limit, let last = ids.last else { return nil }
-        if case .created = query.sort { return last }
-        return "o.\(query.offset + ids.count)"
+    /// The cursor for the page after `rows`, when they fill the page.
+    static func nextCursor(_ query: RecordQuery, _ rows: [SQLRow]) throws -> String? {
+        guard rows.count == query.limit, let last = rows.last else { return nil }
+        let id = try last.string("id")
+        if case .created = query.sort { return id }
+        let value: JSONValue
+        switch last[ObjectStore.sortValueColumn] {
+        case .null: value = .null
+        case .int(let number): value = .int(number)
+        case .double(let number): value = .double(number)
+        case .text(let text): value = .string(text)
+        case .blob(let bytes): value = .string(String(decoding: bytes, as: UTF8.self))
+        }
+        let json = JSONValue.array([value, .string(id)]).serialized()
+        return "k." + base64URLEncoded(Array(json.utf8))
+    }
+
+    static func base64URLEncoded(_ bytes: [UInt8]) -> String {
+        var text = Data(bytes).base64EncodedString()
+        while text.hasSuffix("=") { text.removeLast() }
+        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+    }
+
+    /// Strict: only the alphabet, no padding, and only the text `base64URLEncoded` itself writes.
+    /// Not capped: a cursor holds its sort value whole (up to 64 KiB of text), as it must to compare exactly.
+    static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
+        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
+        guard let data = Data(base64Encoded: standard) else { return nil }
+        let bytes = [UInt8](data)
+        return base64URLEncoded(bytes) == text ? bytes : nil
     }
 
     /// A filter value in the form the field's column expression compares with.

@@ -120,7 +120,7 @@ public struct RecordService: Sendable {
             query.limit = limit
             let rows = try ObjectStore.recordRows(tx, type: type, query: query)
             return RecordJSON.page(try rows.map { try RecordJSON.render(row: $0, type: type.key) },
-                                   nextAfter: RecordQueryParser.nextCursor(query, try rows.map { try $0.string("id") }))
+                                   nextAfter: try RecordQueryParser.nextCursor(query, rows))
         }
     }
 
