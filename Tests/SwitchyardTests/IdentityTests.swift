@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 
 @testable import Switchyard
@@ -121,6 +122,26 @@ struct IdentityTests {
             #expect(try await app.count("organizations") == 1)
             try await Migrator.migrate(app.database)
             #expect(try await app.count("organizations") == 1)
+        }
+    }
+
+    @Test("a workspace created with an Idempotency-Key is created once; the key cannot be reused for another body")
+    func workspaceIdempotency() async throws {
+        try await TestApp.run { app in
+            let before = try await app.count("workspaces")
+            let key: HTTPFields = [.idempotencyKey: "entity-7"]
+            let first = try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "Entity 7"}"#, headers: key)
+            let again = try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "Entity 7"}"#, headers: key)
+            #expect(first.status == .created)
+            #expect(again.status == .created)
+            #expect(again.body == first.body)
+            #expect(try await app.count("workspaces") == before + 1)
+            try await app.request(.post, "/v1/workspaces", token: app.ownerToken, json: #"{"name": "Entity 8"}"#, headers: key)
+                .expectProblem(.unprocessableContent, "idempotency-key-reused", field: "Idempotency-Key")
+            // Keys are per caller: another caller's same key creates its own workspace.
+            let (_, adminToken) = try await app.makeUser("admin@example.com", role: .admin)
+            #expect(try await app.request(.post, "/v1/workspaces", token: adminToken, json: #"{"name": "Entity 7"}"#, headers: key).status == .created)
+            #expect(try await app.count("workspaces") == before + 2)
         }
     }
 

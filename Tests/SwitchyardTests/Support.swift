@@ -76,8 +76,10 @@ struct TestApp: Sendable {
             let first = try #require(try await services.identity.bootstrapIfEmpty(ownerEmail: "owner@example.com"))
             let owner = try #require(try await services.identity.user(email: "owner@example.com"))
             let principal = Principal(user: owner)
-            let sandbox = try await services.identity.createWorkspace(
+            let created = try await services.identity.createWorkspace(
                 CreateWorkspaceInput(name: "Sandbox", mode: .sandbox), by: principal, audit: .system("test"))
+            let sandboxID = try #require(JSONValue.parse(text: created.body).objectValue?["id"]?.stringValue)
+            let sandbox = try await services.identity.workspace(id: sandboxID, by: principal)
             let app = Application(router: buildRouter(services), logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 try await body(TestApp(services: services, clock: clock, ownerToken: first.token, liveWorkspace: first.workspace,

@@ -25,8 +25,24 @@ public enum Idempotency {
         Hex.sha256(parts.joined(separator: "\u{1F}"))
     }
 
+    /// A create made once per key, inside the caller's transaction: a retry with `key` gets the
+    /// stored answer and `create` does not run; otherwise `create` runs (answering 201 with its
+    /// body) and the answer is kept with the key. `scope` separates callers and kinds of creates;
+    /// `workspaceID` is the organization's id for creates above workspaces.
+    public static func once(_ tx: SQLTx, workspaceID: String, scope: String, key: String?, fingerprint: String, now: Date,
+                            _ create: () throws -> String) throws -> (status: Int, body: String) {
+        if let key, let stored = try lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
+            return (stored.status, stored.body)
+        }
+        let body = try create()
+        if let key {
+            try store(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, status: 201, body: body, now: now)
+        }
+        return (201, body)
+    }
+
     /// The answer stored for this key, if one was given in the last 24 hours.
-    public static func lookup(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String, now: Date) throws -> Stored? {
+    static func lookup(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String, now: Date) throws -> Stored? {
         guard let row = try tx.queryOne(
             "SELECT * FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
         else { return nil }
@@ -48,7 +64,7 @@ public enum Idempotency {
         try tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", now.addingTimeInterval(-window))
     }
 
-    public static func store(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String,
+    static func store(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String,
                              status: Int, body: String, now: Date) throws {
         try tx.execute(
             "INSERT INTO idempotency_keys (workspace_id, scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

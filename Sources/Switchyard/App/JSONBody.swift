@@ -29,6 +29,13 @@ extension Request {
     }
 }
 
+extension Response {
+    /// An answer whose JSON is written already (hand-rendered, or stored for an Idempotency-Key).
+    static func json(status: Int, body: String) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
 public enum JSONBody {
     public static func decode<T: RequestBody>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         let object = try object(of: type, from: buffer)

@@ -16,7 +16,7 @@ struct EventRoutes {
             let input = try await request.decodeBody(PostEventInput.self, limit: maximumBodySize)
             let (status, body) = try await events.post(input, workspaceID: try context.parameters.require("workspace_id"),
                                                        credentials: context.credentials, idempotencyKey: key, audit: context.audit(nil))
-            return ObjectRoutes.json(status: status, body: body)
+            return Response.json(status: status, body: body)
         }
         path.get { request, context in
             let limit = try Validate.limit(request.query("limit"))

@@ -75,18 +75,11 @@ public struct EventService: Sendable {
                try tx.queryOne("SELECT id FROM object_types WHERE workspace_id = ? AND key = ?", workspaceID, String(type[..<dot])) != nil {
                 throw APIError.validation("`\(type)` is the event of a record change; those are written by the records themselves.", field: "type")
             }
-            if let key = idempotencyKey,
-               let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: key, fingerprint: fingerprint, now: now) {
-                return (stored.status, stored.body)
+            return try Idempotency.once(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: idempotencyKey,
+                                        fingerprint: fingerprint, now: now) {
+                let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: principal.audit(from: audit))
+                return try JSONCoding.encodeText(event)
             }
-            let actor = principal.audit(from: audit)
-            let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: actor)
-            let body = try JSONCoding.encodeText(event)
-            if let key = idempotencyKey {
-                try Idempotency.store(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: key, fingerprint: fingerprint,
-                                      status: 201, body: body, now: now)
-            }
-            return (201, body)
         }
     }
 

@@ -44,11 +44,13 @@ struct IdentityRoutes {
             return try await identity.organization(by: principal)
         }
 
-        v1.post("workspaces") { request, context in
+        v1.post("workspaces") { request, context -> Response in
             var request = request
+            let key = try Idempotency.key(request.headers[.idempotencyKey])
             let principal = try await identity.principal(context)
             let input = try await request.decodeBody(CreateWorkspaceInput.self, limit: maximumBodySize)
-            return EditedResponse(status: .created, response: try await identity.createWorkspace(input, by: principal, audit: context.audit(principal)))
+            let (status, body) = try await identity.createWorkspace(input, idempotencyKey: key, by: principal, audit: context.audit(principal))
+            return Response.json(status: status, body: body)
         }
         v1.get("workspaces") { request, context in
             let principal = try await identity.principal(context)

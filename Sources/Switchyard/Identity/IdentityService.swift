@@ -127,7 +127,10 @@ public struct IdentityService: Sendable {
 
     // MARK: workspaces
 
-    public func createWorkspace(_ input: CreateWorkspaceInput, by principal: Principal, audit: AuditContext) async throws -> Workspace {
+    /// Creates a workspace; with `idempotencyKey`, a retry within 24 hours answers the first
+    /// answer and creates nothing. The answer is the workspace's JSON.
+    public func createWorkspace(_ input: CreateWorkspaceInput, idempotencyKey: String? = nil, by principal: Principal,
+                                audit: AuditContext) async throws -> (status: Int, body: String) {
         try principal.require(Role.userManagers, to: "create workspaces")
         if principal.tokenWorkspaces != nil {
             throw APIError.forbidden("A token limited to workspaces cannot create workspaces; use a token for all workspaces.")
@@ -137,13 +140,27 @@ public struct IdentityService: Sendable {
         }
         let name = try Validate.name(input.name)
         let now = clock.now
-        let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: input.mode ?? .live, createdAt: now, updatedAt: now)
-        try await database.write { tx in
-            try IdentityStore.insert(tx, workspace)
-            try activity.record(tx, audit, action: "workspace.created", targetType: "workspace", targetID: workspace.id,
-                                workspaceID: workspace.id)
+        let mode = input.mode ?? .live
+        let fingerprint = Idempotency.fingerprint(name, mode.rawValue)
+        let attempt = { @Sendable in
+            try await self.database.write { tx in
+                // Above workspaces: keys live under the organization, per caller.
+                try Idempotency.once(tx, workspaceID: "organization", scope: "workspaces:\(principal.actorID)", key: idempotencyKey,
+                                     fingerprint: fingerprint, now: now) {
+                    let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: mode, createdAt: now, updatedAt: now)
+                    try IdentityStore.insert(tx, workspace)
+                    try activity.record(tx, audit, action: "workspace.created", targetType: "workspace", targetID: workspace.id,
+                                        workspaceID: workspace.id)
+                    return try JSONCoding.encodeText(workspace)
+                }
+            }
         }
-        return workspace
+        do {
+            return try await attempt()
+        } catch StorageError.uniqueViolation {
+            // A concurrent twin with the same key won; its answer is stored now.
+            return try await attempt()
+        }
     }
 
     public func listWorkspaces(by principal: Principal, after: String?, limit: Int) async throws -> [Workspace] {

@@ -75,7 +75,7 @@ struct ObjectRoutes {
             let (status, body) = try await records.create(
                 input, workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 idempotencyKey: key, credentials: context.credentials, audit: context.audit(nil))
-            var response = Self.json(status: status, body: body)
+            var response = Response.json(status: status, body: body)
             if status == 201 { response.headers[.eTag] = "\"1\"" }
             return response
         }
@@ -89,13 +89,13 @@ struct ObjectRoutes {
                 workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 filters: filters, sort: request.query("sort"), limit: limit, after: request.query("after"),
                 credentials: context.credentials, audit: context.audit(nil))
-            return Self.json(status: 200, body: page)
+            return Response.json(status: 200, body: page)
         }
         recordsPath.get(":record_id") { _, context -> Response in
             let (json, version) = try await records.get(
                 workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
                 id: try context.parameters.require("record_id"), credentials: context.credentials, audit: context.audit(nil))
-            var response = Self.json(status: 200, body: json)
+            var response = Response.json(status: 200, body: json)
             response.headers[.eTag] = "\"\(version)\""
             return response
         }
@@ -118,13 +118,9 @@ struct ObjectRoutes {
         }
     }
 
-    static func json(status: Int, body: String) -> Response {
-        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
     /// A record with its version as the ETag, for `If-Match`.
     static func recordResponse(_ record: Record, status: HTTPResponse.Status) throws -> Response {
-        var response = json(status: Int(status.code), body: RecordJSON.render(record))
+        var response = Response.json(status: Int(status.code), body: RecordJSON.render(record))
         response.headers[.eTag] = "\"\(record.version)\""
         return response
     }

@@ -62,27 +62,22 @@ public struct RecordService: Sendable {
                 let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
                 // Per caller: two clients that happen to pick the same key never see each other's answer.
                 let scope = "records:\(typeKey):\(principal.actorID)"
-                if let key = idempotencyKey,
-                   let stored = try Idempotency.lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
-                    return (stored.status, stored.body)
+                return try Idempotency.once(tx, workspaceID: workspaceID, scope: scope, key: idempotencyKey, fingerprint: fingerprint,
+                                            now: now) {
+                    let fields = try RecordValidator(type: type).validateCreate(input.fields)
+                    try checkReferences(tx, type: type, fields: fields, changed: nil)
+                    let record = Record(id: ID.make("rec", at: now), workspaceId: workspaceID, type: type.key, fields: fields, version: 1,
+                                        createdAt: now, updatedAt: now,
+                                        createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID))
+                    let fieldsJSON = JSONValue.object(fields).jsonText
+                    try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
+                    try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+                    let actor = principal.audit(from: audit)
+                    let body = RecordJSON.render(record, fieldsJSON: fieldsJSON)
+                    try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).created", record: record, recordJSON: body, actor: actor)
+                    try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: workspaceID)
+                    return body
                 }
-                let fields = try RecordValidator(type: type).validateCreate(input.fields)
-                try checkReferences(tx, type: type, fields: fields, changed: nil)
-                let record = Record(id: ID.make("rec", at: now), workspaceId: workspaceID, type: type.key, fields: fields, version: 1,
-                                    createdAt: now, updatedAt: now,
-                                    createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID))
-                let fieldsJSON = JSONValue.object(fields).jsonText
-                try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
-                try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
-                let actor = principal.audit(from: audit)
-                let body = RecordJSON.render(record, fieldsJSON: fieldsJSON)
-                try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).created", record: record, recordJSON: body, actor: actor)
-                try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: workspaceID)
-                if let key = idempotencyKey {
-                    try Idempotency.store(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint,
-                                          status: 201, body: body, now: now)
-                }
-                return (201, body)
             }
         } catch StorageError.uniqueViolation(let detail) {
             // Two concurrent requests raced for an idempotency key (the loser now finds the
