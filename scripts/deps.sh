@@ -2,7 +2,7 @@
 # Installs what `make test|run|bench` needs; prints nothing when all of it is already there.
 set -euo pipefail
 
-apt_packages=(postgresql libjavascriptcoregtk-4.1-dev sqlite3 wrk procps)
+apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps)
 pip_packages=(aiosmtpd schemathesis pytest requests)
 python_imports="aiosmtpd, schemathesis, pytest, requests"
 
