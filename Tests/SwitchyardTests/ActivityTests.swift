@@ -5,6 +5,22 @@ import Testing
 
 @Suite("Activity log")
 struct ActivityTests {
+    @Test("a flood of bad tokens writes at most 60 entries a minute per address; the rest are only counted")
+    func refusalFlood() async throws {
+        try await TestApp.run { app in
+            for _ in 0..<70 {
+                try await app.request(.get, "/v1/ping", token: "sy_live_nope").expectProblem(.unauthorized, "unauthenticated")
+            }
+            let count = { try await app.count("activity_entries WHERE action = 'api_token.rejected'") }
+            #expect(try await count() == 60)
+            app.clock.advance(by: 60)
+            try await app.request(.get, "/v1/ping", token: "sy_live_nope").expectProblem(.unauthorized, "unauthenticated")
+            #expect(try await count() == 61)
+            let metrics = try await app.request(.get, "/metrics")
+            #expect(metrics.body.contains("switchyard_activity_unrecorded_total"))
+        }
+    }
+
     @Test("CSV cells are quoted per RFC 4180 and formulas neutralised")
     func csvEscaping() {
         #expect(ActivityCSV.cell("plain") == "plain")

@@ -1,10 +1,13 @@
 import Foundation
+import Metrics
+import NIOConcurrencyHelpers
 
 /// The activity log. Changes record their entry inside their own transaction, so an entry exists
 /// exactly when the change does; refusals (bad sign-in, bad token) are recorded on their own.
 public struct ActivityService: Sendable {
     let database: Database
     let clock: any WallClock
+    let floodBudget = FloodBudget(perMinute: 60)
 
     public init(database: Database, clock: any WallClock) {
         self.database = database
@@ -22,8 +25,15 @@ public struct ActivityService: Sendable {
             requestId: audit.requestID))
     }
 
-    /// Records a refusal in a transaction of its own.
-    public func recordFailure(_ audit: AuditContext, action: String, detail: String) async throws {
+    /// Records a refusal in a transaction of its own. `flood`: a refusal anyone can cause at will
+    /// (a bad token, a throttled sign-in): at most 60 a minute per address and action are written,
+    /// the rest only counted (`switchyard_activity_unrecorded_total`), so a flood cannot fill the
+    /// disk. Not for what a limit is counted from (failed sign-ins).
+    public func recordFailure(_ audit: AuditContext, action: String, detail: String, flood: Bool = false) async throws {
+        if flood, !floodBudget.allow("\(action) \(audit.ip ?? "-")", now: clock.now) {
+            Counter(label: "switchyard_activity_unrecorded_total", dimensions: [("action", action)]).increment()
+            return
+        }
         try await database.write { tx in
             try record(tx, audit, action: action, outcome: .failure, detail: detail)
         }
@@ -40,5 +50,27 @@ public struct ActivityService: Sendable {
 
     public func list(_ filter: ActivityFilter) async throws -> [ActivityEntry] {
         try await database.read { tx in try ActivityStore.list(tx, filter) }
+    }
+}
+
+/// Per key, how many entries this minute; the table starts afresh each minute, so it holds at most
+/// the keys of one minute. Per process: with several processes each writes its own share.
+final class FloodBudget: Sendable {
+    private let perMinute: Int
+    private let state = NIOLockedValueBox<(minute: Int64, counts: [String: Int])>((0, [:]))
+
+    init(perMinute: Int) {
+        self.perMinute = perMinute
+    }
+
+    func allow(_ key: String, now: Date) -> Bool {
+        let minute = Int64((now.timeIntervalSince1970 / 60).rounded(.down))
+        return state.withLockedValue { state in
+            if state.minute != minute { state = (minute, [:]) }
+            let count = state.counts[key, default: 0]
+            guard count < perMinute else { return false }
+            state.counts[key] = count + 1
+            return true
+        }
     }
 }

@@ -62,7 +62,7 @@ extension IdentityService {
     public func settle(_ authentication: Authentication, audit: AuditContext) async throws {
         switch authentication {
         case .refused(let reason, _):
-            try await activity.recordFailure(audit, action: "api_token.rejected", detail: reason)
+            try await activity.recordFailure(audit, action: "api_token.rejected", detail: reason, flood: true)
         case .principal(let principal, touchToken: true):
             if let id = principal.tokenID {
                 let now = clock.now

@@ -157,7 +157,7 @@ extension IdentityService {
         }
         guard let retryAt else { return }
         let seconds = max(1, Int(retryAt.timeIntervalSince(now).rounded(.up)))
-        try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins")
+        try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins", flood: true)
         var error = APIError(.tooManyRequests, "too-many-attempts", "Too many attempts",
                              detail: "Too many failed sign-ins from here; try again in \(seconds) seconds.")
         error.headers[.retryAfter] = String(seconds)
