@@ -69,6 +69,12 @@ struct ObjectTypeTests {
 
             #expect(try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
                                           json: #"{"name": "Job"}"#)["name"] as? String == "Job")
+            // A description may run over several lines; other control characters are refused.
+            let described = try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
+                                                  json: #"{"description": "A job at a site.\n\nOpened by the store."}"#)
+            #expect(described["description"] as? String == "A job at a site.\n\nOpened by the store.")
+            try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
+                                  json: #"{"description": "bell\u0007"}"#).expectProblem(.unprocessableContent, "validation-failed", field: "description")
             let added = try await app.request(.post, "\(app.workspacePath)/object-types/work_order/fields", token: app.ownerToken,
                                               json: #"{"key": "site", "type": "text"}"#)
             #expect(added.status == .created)

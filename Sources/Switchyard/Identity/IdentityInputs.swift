@@ -66,14 +66,18 @@ public struct CreatedUser: Codable, Sendable {
 
 public enum Validate {
     /// A trimmed, non-empty name of at most `maximum` characters.
-    public static func name(_ value: String, field: String = "name", maximum: Int = 200) throws -> String {
+    /// `multiline`: line breaks and tabs are kept (descriptions); other control characters never.
+    public static func name(_ value: String, field: String = "name", maximum: Int = 200, multiline: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw APIError.validation("`\(field)` must not be empty.", field: field) }
         guard trimmed.count <= maximum else {
             throw APIError.validation("`\(field)` must be at most \(maximum) characters.", field: field)
         }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw APIError.validation("`\(field)` must not contain control characters.", field: field)
+        let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\r", "\t"] : []
+        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
+            throw APIError.validation(multiline
+                ? "`\(field)` must not contain control characters other than line breaks and tabs."
+                : "`\(field)` must not contain control characters.", field: field)
         }
         return trimmed
     }

@@ -97,7 +97,7 @@ public struct ObjectTypeService: Sendable {
     public func create(_ input: CreateObjectTypeInput, workspaceID: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType {
         let key = try Self.validateKey(input.key, field: "key")
         let name = try Validate.name(input.name)
-        let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000) }
+        let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
         let inputs = input.fields ?? []
         if inputs.count > maximumFields {
             throw APIError.validation("An object type has at most \(maximumFields) data fields; this one has \(inputs.count).", field: "fields")
@@ -164,7 +164,7 @@ public struct ObjectTypeService: Sendable {
     public func update(_ input: UpdateObjectTypeInput, workspaceID: String, key: String, credentials: Credentials?,
                        audit: AuditContext) async throws -> ObjectType {
         let name = try input.name.map { try Validate.name($0) }
-        let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000) }
+        let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
         return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.updated") { _, type in
             if let name { type.name = name }
             if let description { type.description = description }
