@@ -7,6 +7,23 @@ import Testing
 
 @Suite("Events")
 struct EventTests {
+    @Test("a host event may not take the name of a record change of an existing object type")
+    func recordEventNamesReserved() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            let events = "\(app.workspacePath)/events"
+            for type in ["work_order.created", "work_order.updated", "work_order.deleted"] {
+                try await app.request(.post, events, token: app.ownerToken, json: #"{"type": "\#(type)"}"#)
+                    .expectProblem(.unprocessableContent, "validation-failed", field: "type")
+            }
+            for type in ["work_order.closed", "site.created"] {
+                let posted = try await app.request(.post, events, token: app.ownerToken, json: #"{"type": "\#(type)"}"#)
+                #expect(posted.status == .created, "\(type): \(posted.body)")
+            }
+            #expect(try await app.count("events") == 2)
+        }
+    }
+
     @Test("a host posts its own events; the same Idempotency-Key within 24 hours returns the first")
     func hostEvents() async throws {
         try await TestApp.run { app in

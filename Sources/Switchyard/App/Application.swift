@@ -30,7 +30,8 @@ public struct AppServices: Sendable {
         mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
         identity = IdentityService(database: database, clock: clock, passwords: Passwords(cost: configuration.bcryptCost),
                                    activity: activity, mail: mail, publicURL: configuration.publicURL)
-        events = EventService(database: database, clock: clock, identity: identity)
+        events = EventService(database: database, clock: clock, identity: identity,
+                              isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) })
         objectTypes = ObjectTypeService(database: database, clock: clock, identity: identity, activity: activity, events: events,
                                         maximumFields: configuration.maximumDataFields)
         records = RecordService(database: database, clock: clock, identity: identity, types: objectTypes, activity: activity,

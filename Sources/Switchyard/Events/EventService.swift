@@ -6,11 +6,17 @@ public struct EventService: Sendable {
     let database: Database
     let clock: any WallClock
     let identity: IdentityService
+    /// Whether an event type is a record change's (`work_order.created`), which only records
+    /// write. Objects decides (`ObjectTypeService.ownsEventType`); passed in because Objects
+    /// depends on Events, not the other way round.
+    let isRecordEventType: @Sendable (SQLTx, _ workspaceID: String, _ type: String) throws -> Bool
 
-    public init(database: Database, clock: any WallClock, identity: IdentityService) {
+    public init(database: Database, clock: any WallClock, identity: IdentityService,
+                isRecordEventType: @escaping @Sendable (SQLTx, String, String) throws -> Bool) {
         self.database = database
         self.clock = clock
         self.identity = identity
+        self.isRecordEventType = isRecordEventType
     }
 
     /// Appends an event in the caller's transaction.
@@ -71,8 +77,7 @@ public struct EventService: Sendable {
         return try await identity.write(credentials, audit: audit) { tx, principal in
             try principal.require(Role.integrationManagers, to: "post events")
             _ = try identity.workspace(tx, id: workspaceID, by: principal)
-            if let dot = type.lastIndex(of: "."), ["created", "updated", "deleted"].contains(type[type.index(after: dot)...]),
-               try tx.queryOne("SELECT id FROM object_types WHERE workspace_id = ? AND key = ?", workspaceID, String(type[..<dot])) != nil {
+            if try isRecordEventType(tx, workspaceID, type) {
                 throw APIError.validation("`\(type)` is the event of a record change; those are written by the records themselves.", field: "type")
             }
             return try Idempotency.once(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: idempotencyKey,

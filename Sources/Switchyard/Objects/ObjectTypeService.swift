@@ -94,6 +94,15 @@ public struct ObjectTypeService: Sendable {
         return field
     }
 
+    /// Whether `type` names a record change of one of the workspace's object types
+    /// (`work_order.created`, `.updated`, `.deleted`): such events are written by records only.
+    public static func ownsEventType(_ tx: SQLTx, workspaceID: String, type: String) throws -> Bool {
+        guard let dot = type.lastIndex(of: "."), ["created", "updated", "deleted"].contains(type[type.index(after: dot)...]) else {
+            return false
+        }
+        return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot])) != nil
+    }
+
     public func create(_ input: CreateObjectTypeInput, workspaceID: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType {
         let key = try Self.validateKey(input.key, field: "key")
         let name = try Validate.name(input.name)
