@@ -161,6 +161,31 @@ struct ObjectTypeTests {
         }
     }
 
+    @Test("references never dangle: a referenced record, or a referenced type, cannot be deleted")
+    func referencesRestrict() async throws {
+        try await TestApp.run { app in
+            try await app.createWorkOrderType()
+            let types = "\(app.workspacePath)/object-types"
+            #expect(try await app.request(.post, types, token: app.ownerToken, json: noteType).status == .created)
+            let order = try #require(try await app.createWorkOrder(#"{"number": "WO-1"}"#)["id"] as? String)
+            let note = try await app.request(.post, "\(app.workspacePath)/records/note", token: app.ownerToken,
+                                             json: #"{"fields": {"work_order": "\#(order)", "body": "Tech on site"}}"#)
+            let noteID = try #require(note["id"] as? String)
+            let events = try await app.count("events")
+
+            try await app.request(.delete, "\(app.workspacePath)/records/work_order/\(order)", token: app.ownerToken)
+                .expectProblem(.conflict, "conflict")
+            try await app.request(.delete, "\(types)/work_order?force=true", token: app.ownerToken).expectProblem(.conflict, "conflict")
+            #expect(try await app.count("records") == 2)
+            #expect(try await app.count("events") == events)
+
+            #expect(try await app.request(.delete, "\(app.workspacePath)/records/note/\(noteID)", token: app.ownerToken).status == .noContent)
+            #expect(try await app.request(.delete, "\(app.workspacePath)/records/work_order/\(order)", token: app.ownerToken).status == .noContent)
+            #expect(try await app.request(.delete, "\(types)/note", token: app.ownerToken).status == .noContent)
+            #expect(try await app.request(.delete, "\(types)/work_order", token: app.ownerToken).status == .noContent)
+        }
+    }
+
     @Test("a locked type refuses changes with a clear error")
     func lockedType() async throws {
         try await TestApp.run { app in

@@ -33,6 +33,23 @@ enum ObjectStore {
                      workspaceID, after ?? "", limit).map(objectType(from:))
     }
 
+    /// The reference fields of the workspace's types that point to `targetKey`, with their type.
+    static func referencesTo(_ tx: SQLTx, workspaceID: String, targetKey: String) throws -> [(type: ObjectType, field: DataField)] {
+        // Types are few per workspace; their fields live in one JSON column, so filter here.
+        try tx.query("SELECT * FROM object_types WHERE workspace_id = ? ORDER BY key", workspaceID).map(objectType(from:))
+            .flatMap { type in
+                type.fields.filter { $0.type == .reference && $0.reference == targetKey }.map { (type, $0) }
+            }
+    }
+
+    /// A record of `type` whose reference `field` holds `id`, if any. Scans the type's records (no
+    /// index on field values): deletes only.
+    static func recordReferring(_ tx: SQLTx, type: ObjectType, field: DataField, to id: String, except: String) throws -> String? {
+        try tx.queryOne(
+            "SELECT id FROM records WHERE object_type_id = ? AND \(tx.dialect.jsonText("data", field.key)) = ? AND id <> ? LIMIT 1",
+            type.id, id, except)?.string("id")
+    }
+
     static func delete(_ tx: SQLTx, objectTypeID: String) throws {
         try tx.execute("DELETE FROM record_unique_values WHERE object_type_id = ?", objectTypeID)
         try tx.execute("DELETE FROM records WHERE object_type_id = ?", objectTypeID)

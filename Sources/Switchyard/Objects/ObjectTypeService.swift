@@ -257,6 +257,9 @@ public struct ObjectTypeService: Sendable {
                 throw APIError(.conflict, "object-type-locked", "Object type locked",
                                detail: "`\(key)` belongs to an installed package and cannot be deleted on its own.")
             }
+            if let (other, field) = try ObjectStore.referencesTo(tx, workspaceID: workspaceID, targetKey: key).first(where: { $0.type.key != key }) {
+                throw APIError.conflict("`\(other.key).\(field.key)` refers to `\(key)`; remove that field (or delete `\(other.key)`) first.")
+            }
             let count = try ObjectStore.recordCount(tx, objectTypeID: type.id)
             if count > 0 && !force {
                 throw APIError.conflict("`\(key)` has \(count) records; delete with ?force=true to delete them too.")

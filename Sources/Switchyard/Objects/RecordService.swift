@@ -163,6 +163,13 @@ public struct RecordService: Sendable {
         try await identity.write(credentials, audit: audit) { tx, principal in
             let (type, record) = try recordToChange(tx, principal, workspaceID: workspaceID, typeKey: typeKey, id: id,
                                                     expectedVersion: expectedVersion)
+            // Restrict, as a database foreign key would: a reference never dangles.
+            for (other, field) in try ObjectStore.referencesTo(tx, workspaceID: workspaceID, targetKey: type.key) {
+                if let referring = try ObjectStore.recordReferring(tx, type: other, field: field, to: id, except: id) {
+                    throw APIError.conflict("The \(type.key) record \(id) is referenced by the \(other.key) record \(referring) "
+                        + "(field `\(field.key)`); delete that record or change its `\(field.key)` first.")
+                }
+            }
             try ObjectStore.deleteRecord(tx, id: id)
             let actor = principal.audit(from: audit)
             try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).deleted", record: record,
