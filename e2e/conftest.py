@@ -200,7 +200,12 @@ def pg_database_url():
 
 class SMTPSink:
     """A real SMTP server on loopback that keeps every message it receives in .messages.
-    stop() then start() listens on the same port again, to check that mail waits out an outage."""
+    stop() then start() listens on the same port again, to check that mail waits out an outage.
+
+    tls="starttls" offers STARTTLS and refuses mail (and AUTH) before it; tls="implicit" speaks TLS
+    from the first byte. Both need certificate=(certificate path, key path), e.g. from
+    ThrowawayCA.issue() in test_mail_tls.py. Each received message notes its TLS version ("tls")
+    and the user it authenticated as ("user")."""
 
     class _Handler:
         def __init__(self, sink):
@@ -210,43 +215,78 @@ class SMTPSink:
             message = email.message_from_bytes(envelope.original_content or envelope.content,
                                                policy=email.policy.default)
             body = message.get_body(preferencelist=("plain", "html"))
+            ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
             received = {
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "subject": str(message.get("Subject", "")),
                 "body": body.get_content() if body is not None else "",
                 "message": message,
+                "tls": ssl_object.version() if ssl_object is not None else None,
+                "user": session.auth_data.login.decode() if session.authenticated else None,
             }
             with self.sink._lock:
                 self.sink.messages.append(received)
             return "250 OK"
 
-    def __init__(self, port=None, credentials=None):
-        """credentials=(user, password) makes the sink require AUTH (over plain text, as tests do)."""
+    def __init__(self, port=None, credentials=None, tls=None, certificate=None, host="127.0.0.1"):
+        """credentials=(user, password) makes the sink require AUTH; without tls that is over plain
+        text, which switchyard allows on loopback only. host is the name put in url."""
+        if tls not in (None, "starttls", "implicit"):
+            raise ValueError(f"tls must be None, 'starttls' or 'implicit', not {tls!r}")
+        if tls and not certificate:
+            raise ValueError("tls needs certificate=(certificate path, key path)")
         self.port = port or free_port()
         self.credentials = credentials
+        self.tls = tls
+        self.certificate = certificate
+        self.host = host
         self.messages = []
         self._lock = threading.Lock()
         self._controller = None
 
-    @property
-    def url(self):
+    def url_with(self, ca=None, host=None):
+        """The --smtp-url for this sink: its scheme and credentials, host (default: the sink's),
+        and ?ca=ca when given."""
+        scheme = {None: "smtp", "starttls": "smtp+starttls", "implicit": "smtps"}[self.tls]
+        userinfo = ""
         if self.credentials:
             user, password = (urllib.parse.quote(part, safe="") for part in self.credentials)
-            return f"smtp://{user}:{password}@127.0.0.1:{self.port}"
-        return f"smtp://127.0.0.1:{self.port}"
+            userinfo = f"{user}:{password}@"
+        host = host or self.host
+        if ":" in host:
+            host = f"[{host}]"
+        query = f"?ca={urllib.parse.quote(str(ca))}" if ca else ""
+        return f"{scheme}://{userinfo}{host}:{self.port}{query}"
+
+    @property
+    def url(self):
+        return self.url_with()
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult, LoginPassword
         ok = (isinstance(auth_data, LoginPassword)
               and (auth_data.login.decode(), auth_data.password.decode()) == tuple(self.credentials))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+
+    def _ssl_context(self):
+        import ssl
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*(str(path) for path in self.certificate))
+        return context
 
     def start(self):
         # A Controller runs once: each start gets a new one.
         options = {}
         if self.credentials:
-            options = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False}
+            # aiosmtpd sees TLS only when it did STARTTLS itself; on an implicit-TLS listener every
+            # connection is TLS already, so its own check must be off there.
+            options = {"authenticator": self._authenticate, "auth_required": True,
+                       "auth_require_tls": self.tls == "starttls"}
+        if self.tls == "starttls":
+            options.update(tls_context=self._ssl_context(), require_starttls=True)
+        elif self.tls == "implicit":
+            options.update(ssl_context=self._ssl_context())
         self._controller = Controller(self._Handler(self), hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
         return self
@@ -278,3 +318,18 @@ def smtp_sink():
     sink = SMTPSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def make_smtp_sink():
+    """Makes and starts SMTPSinks (same arguments as SMTPSink); stops them all at teardown."""
+    sinks = []
+
+    def make(**kwargs):
+        sink = SMTPSink(**kwargs)
+        sinks.append(sink)
+        return sink.start()
+
+    yield make
+    for sink in sinks:
+        sink.stop()

@@ -3,8 +3,8 @@
 set -euo pipefail
 
 apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps)
-pip_packages=(aiosmtpd schemathesis pytest requests)
-python_imports="aiosmtpd, schemathesis, pytest, requests"
+pip_packages=(aiosmtpd schemathesis pytest requests cryptography)
+python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography"
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The URL users reach this server at, for links in mail (env SWITCHYARD_PUBLIC_URL)") var publicURL: String?
     @Option(help: "Master key for sealing credentials, 32+ characters (env SWITCHYARD_SECRET_KEY; default: a key file in the data folder)")
     var secretKey: String?
-    @Option(help: "smtp://[user:password@]host:port; without it mail is logged and kept in the outbox (env SWITCHYARD_SMTP_URL)")
+    @Option(help: "smtp://host:port (plain), smtp+starttls://user:password@host:587 or smtps://user:password@host:465, optionally ?ca=/path/ca.pem; without it mail is logged and kept in the outbox (env SWITCHYARD_SMTP_URL)")
     var smtpURL: String?
     @Option(help: "From address of outgoing mail (env SWITCHYARD_MAIL_FROM)") var mailFrom: String?
     @Option(help: "Largest request body in bytes (env SWITCHYARD_MAX_BODY_SIZE; default 1048576)") var maxBodySize: Int?

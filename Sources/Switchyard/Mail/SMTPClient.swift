@@ -1,46 +1,36 @@
 import Foundation
 import NIOCore
-import NIOExtras
 import NIOPosix
-
-/// Where to send mail: `smtp://[user:password@]host:port`. Plain SMTP (with AUTH PLAIN when a user
-/// is given), which is what a local relay or a mail catcher speaks.
-public struct SMTPURL: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var user: String?
-    public var password: String?
-
-    public init(parsing string: String) throws {
-        guard let components = URLComponents(string: string), components.scheme == "smtp",
-              let host = components.host, !host.isEmpty
-        else {
-            throw ConfigurationError("--smtp-url must look like smtp://host:port or smtp://user:password@host:port")
-        }
-        self.host = host
-        self.port = components.port ?? 25
-        self.user = components.user
-        self.password = components.password
-    }
-
-    /// Without the password, for logs.
-    public var description: String { "smtp://\(user.map { $0 + "@" } ?? "")\(host):\(port)" }
-}
+import NIOSSL
 
 public struct SMTPError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
 
-/// A minimal SMTP client: one connection per message, every reply checked, 30 s to finish.
+/// A minimal SMTP client: one connection per message, every reply checked, 30 s to finish. TLS
+/// as the URL says (see `SMTPURL`); AUTH is sent only once the connection is protected, or on
+/// loopback, which `SMTPURL` enforces.
 public struct SMTPClient: Sendable {
     let url: SMTPURL
     let from: String
     let eventLoops: any EventLoopGroup
+    /// Made once; nil for plain SMTP. A failure (the CA file went away since start) fails each
+    /// send, which the outbox retries like any other.
+    let tls: Result<NIOSSLContext, SMTPError>?
 
     public init(url: SMTPURL, from: String, eventLoops: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.url = url
         self.from = from
         self.eventLoops = eventLoops
+        if url.security == .plain {
+            tls = nil
+        } else {
+            do {
+                tls = .success(try SMTPTLS.makeContext(caFile: url.caFile))
+            } catch {
+                tls = .failure(SMTPError(description: "cannot set up TLS for \(url): \(error)"))
+            }
+        }
     }
 
     public func send(_ message: MailMessage, date: Date) async throws {
@@ -56,50 +46,91 @@ public struct SMTPClient: Sendable {
     }
 
     private func converse(_ message: MailMessage, date: Date) async throws {
+        let tlsContext = try tls?.get()
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
+            let implicitTLS = url.security == .implicitTLS ? tlsContext : nil
+            let host = url.host
             channel = try await ClientBootstrap(group: eventLoops)
                 .connectTimeout(.seconds(10))
                 .connect(host: url.host, port: url.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                        if let implicitTLS {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: implicitTLS, serverHostname: SMTPTLS.serverHostname(host)))
+                        }
+                        try channel.pipeline.syncOperations.addHandler(SMTPLineFramer())
                         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
             throw SMTPError(description: "cannot connect to \(url.host):\(url.port): \(error)")
         }
-        try await channel.executeThenClose { inbound, outbound in
-            var lines = inbound.makeAsyncIterator()
-            func reply(expect codes: Set<Int>, after step: String) async throws {
-                while true {
-                    guard var line = try await lines.next(), let text = line.readString(length: line.readableBytes) else {
-                        throw SMTPError(description: "the SMTP server closed the connection after \(step)")
+        var step = "connecting"
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var lines = inbound.makeAsyncIterator()
+                var linesRead = 0
+                /// The lines of one reply, without their codes.
+                @discardableResult
+                func reply(expect codes: Set<Int>) async throws -> [Substring] {
+                    var texts: [Substring] = []
+                    while true {
+                        guard var line = try await lines.next(), let text = line.readString(length: line.readableBytes) else {
+                            throw SMTPError(description: "the SMTP server closed the connection after \(step)")
+                        }
+                        linesRead += 1
+                        let code = Int(text.prefix(3)) ?? 0
+                        texts.append(text.dropFirst(4))
+                        // "250-…" continues a multi-line reply; "250 …" ends it.
+                        if text.count > 3, text[text.index(text.startIndex, offsetBy: 3)] == "-" { continue }
+                        guard codes.contains(code) else {
+                            throw SMTPError(description: "the SMTP server answered \(step) with: \(text.prefix(200))")
+                        }
+                        return texts
                     }
-                    let code = Int(text.prefix(3)) ?? 0
-                    // "250-…" continues a multi-line reply; "250 …" ends it.
-                    if text.count > 3, text[text.index(text.startIndex, offsetBy: 3)] == "-" { continue }
-                    guard codes.contains(code) else {
-                        throw SMTPError(description: "the SMTP server answered \(step) with: \(text.prefix(200))")
-                    }
-                    return
                 }
+                @discardableResult
+                func say(_ text: String, step name: String, expect codes: Set<Int>) async throws -> [Substring] {
+                    step = name
+                    do {
+                        try await outbound.write(ByteBuffer(string: text + "\r\n"))
+                    } catch {
+                        // A failed write says only that the connection is closed; the reading side
+                        // says why (a failed TLS handshake, say), so prefer that.
+                        _ = try await lines.next()
+                        throw error
+                    }
+                    return try await reply(expect: codes)
+                }
+                try await reply(expect: [220])
+                let extensions = try await say("EHLO switchyard", step: "EHLO", expect: [250])
+                if url.security == .startTLS, let tlsContext {
+                    // The first word of each EHLO line after the greeting names an extension.
+                    guard extensions.dropFirst().contains(where: { $0.split(separator: " ").first?.uppercased() == "STARTTLS" }) else {
+                        throw SMTPError(description: "the SMTP server \(url.host):\(url.port) does not offer STARTTLS")
+                    }
+                    try await say("STARTTLS", step: "STARTTLS", expect: [220])
+                    step = "the TLS handshake"
+                    try await SMTPTLS.start(on: channel.channel, context: tlsContext, host: url.host, linesRead: linesRead)
+                    // RFC 3207: forget what was learnt before TLS and ask again.
+                    try await say("EHLO switchyard", step: "EHLO after STARTTLS", expect: [250])
+                }
+                if let user = url.user {
+                    let credentials = Data("\0\(user)\0\(url.password ?? "")".utf8).base64EncodedString()
+                    try await say("AUTH PLAIN \(credentials)", step: "AUTH", expect: [235])
+                }
+                try await say("MAIL FROM:<\(MailFormat.address(from))>", step: "MAIL FROM", expect: [250])
+                try await say("RCPT TO:<\(message.recipient)>", step: "RCPT TO", expect: [250, 251])
+                try await say("DATA", step: "DATA", expect: [354])
+                try await say(MailFormat.render(message, from: from, date: date) + ".", step: "the message", expect: [250])
+                try? await outbound.write(ByteBuffer(string: "QUIT\r\n"))
             }
-            func say(_ text: String, step: String, expect codes: Set<Int>) async throws {
-                try await outbound.write(ByteBuffer(string: text + "\r\n"))
-                try await reply(expect: codes, after: step)
-            }
-            try await reply(expect: [220], after: "connecting")
-            try await say("EHLO switchyard", step: "EHLO", expect: [250])
-            if let user = url.user {
-                let credentials = Data("\0\(user)\0\(url.password ?? "")".utf8).base64EncodedString()
-                try await say("AUTH PLAIN \(credentials)", step: "AUTH", expect: [235])
-            }
-            try await say("MAIL FROM:<\(MailFormat.address(from))>", step: "MAIL FROM", expect: [250])
-            try await say("RCPT TO:<\(message.recipient)>", step: "RCPT TO", expect: [250, 251])
-            try await say("DATA", step: "DATA", expect: [354])
-            try await say(MailFormat.render(message, from: from, date: date) + ".", step: "the message", expect: [250])
-            try? await outbound.write(ByteBuffer(string: "QUIT\r\n"))
+        } catch let error as SMTPError {
+            throw error
+        } catch {
+            if let tlsError = SMTPTLS.describe(error, host: url.host, port: url.port) { throw tlsError }
+            throw SMTPError(description: "the connection to \(url.host):\(url.port) failed during \(step): \(error)")
         }
     }
 }
