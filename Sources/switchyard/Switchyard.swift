@@ -81,6 +81,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (env SWITCHYARD_MAX_BODY_SIZE; default 1048576)") var maxBodySize: Int?
     @Option(help: "Email of the owner created on first start (env SWITCHYARD_OWNER_EMAIL)") var ownerEmail: String?
     @Option(help: "Data fields an object type may have (env SWITCHYARD_MAX_DATA_FIELDS; default 150)") var maxDataFields: Int?
+    @Option(help: "A reverse proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For gives the client address; repeat for several (env SWITCHYARD_TRUSTED_PROXIES, comma-separated; default none)")
+    var trustedProxy: [String] = []
 
     func run() async throws {
         var configuration = try common.configuration()
@@ -102,6 +104,9 @@ struct Serve: AsyncParsableCommand {
             guard (1...10_000).contains(fields) else { throw ValidationError("--max-data-fields must be from 1 to 10000") }
             configuration.maximumDataFields = fields
         }
+
+        let proxies = trustedProxy.isEmpty ? (common.value(nil, "TRUSTED_PROXIES")?.split(separator: ",").map(String.init) ?? []) : trustedProxy
+        configuration.trustedProxies = try proxies.map { try IPNetwork(parsing: $0.trimmingCharacters(in: .whitespaces)) }
 
         let logger = common.bootstrapLogging(configuration.logLevel)
         _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)

@@ -65,7 +65,8 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     let configuration = services.configuration
     let knownRoutes = KnownRoutes()
-    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize, routes: knownRoutes))
+    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize, routes: knownRoutes,
+                                             trustedProxies: configuration.trustedProxies))
     router.add(middleware: MetricsMiddleware())
     SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
     router.add(middleware: AuthenticationMiddleware())

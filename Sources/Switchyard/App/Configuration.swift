@@ -24,6 +24,8 @@ public struct AppConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// Data fields an object type may have (Oneflow's limit is 150).
     public var maximumDataFields: Int
+    /// Peers whose `X-Forwarded-For` is believed (the reverse proxies); none by default.
+    public var trustedProxies: [IPNetwork]
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
@@ -39,7 +41,8 @@ public struct AppConfiguration: Sendable {
         ownerEmail: String = "owner@example.com",
         mailPollInterval: Duration = .seconds(1),
         logLevel: Logger.Level = .info,
-        maximumDataFields: Int = 150
+        maximumDataFields: Int = 150,
+        trustedProxies: [IPNetwork] = []
     ) {
         self.databaseURL = databaseURL
         self.host = host
@@ -55,6 +58,7 @@ public struct AppConfiguration: Sendable {
         self.mailPollInterval = mailPollInterval
         self.logLevel = logLevel
         self.maximumDataFields = maximumDataFields
+        self.trustedProxies = trustedProxies
     }
 }
 

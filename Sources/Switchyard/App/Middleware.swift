@@ -12,9 +12,16 @@ struct ProblemMiddleware: RouterMiddleware {
     let maximumBodySize: Int
     /// Filled once every route is registered; tells a wrong method (405) from an unknown path.
     let routes: KnownRoutes
+    let trustedProxies: [IPNetwork]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        var context = context
+        if !trustedProxies.isEmpty {
+            let peer = context.remoteIP
+            let client = ClientAddress.resolve(peer: peer, forwardedFor: request.headers[values: .forwardedFor], trusted: trustedProxies)
+            if client != peer { context.forwardedIP = client }
+        }
         do {
             // A NUL character is never meaningful in a path or query, PostgreSQL refuses it in
             // text, and SQLite would cut the string at it: refuse it here, once.
@@ -167,6 +174,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let requestID = named("X-Request-Id")
     static let idempotencyKey = named("Idempotency-Key")
+    static let forwardedFor = named("X-Forwarded-For")
 
     /// A header name written in this file: a token by construction, so the check cannot fail.
     private static func named(_ name: String) -> Self {

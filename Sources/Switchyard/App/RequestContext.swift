@@ -20,8 +20,12 @@ public struct AppRequestContext: RequestContext {
         requestID = id
     }
 
-    /// Formatted only when an activity entry needs it.
-    public var remoteIP: String? { remoteAddress?.ipAddress }
+    /// The client's address when a trusted proxy forwarded the request (`ProblemMiddleware`).
+    var forwardedIP: String?
+
+    /// The client's address: from a trusted proxy's `X-Forwarded-For`, else the TCP peer's,
+    /// formatted only when an activity entry or a throttle needs it.
+    public var remoteIP: String? { forwardedIP ?? remoteAddress?.ipAddress }
 
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
     public var requestDecoder: JSONDecoder { JSONCoding.decoder }
