@@ -83,6 +83,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Data fields an object type may have (env SWITCHYARD_MAX_DATA_FIELDS; default 150)") var maxDataFields: Int?
     @Option(help: "A reverse proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For gives the client address; repeat for several (env SWITCHYARD_TRUSTED_PROXIES, comma-separated; default none)")
     var trustedProxy: [String] = []
+    @Option(help: "Days delivered, logged and failed mail stays in the outbox; 0 keeps it forever (env SWITCHYARD_OUTBOX_RETENTION_DAYS; default 30)")
+    var outboxRetentionDays: Int?
+    @Option(help: "Days activity entries are kept; 0 keeps them forever (env SWITCHYARD_ACTIVITY_RETENTION_DAYS; default 0)")
+    var activityRetentionDays: Int?
+
+    /// A retention setting: 0 (keep forever) to 100 years.
+    private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
+        guard let days = try common.number(flag, variable) else { return nil }
+        guard (0...36_500).contains(days) else { throw ValidationError("\(name) must be from 0 (keep forever) to 36500 days") }
+        return days
+    }
 
     func run() async throws {
         var configuration = try common.configuration()
@@ -107,6 +118,12 @@ struct Serve: AsyncParsableCommand {
 
         let proxies = trustedProxy.isEmpty ? (common.value(nil, "TRUSTED_PROXIES")?.split(separator: ",").map(String.init) ?? []) : trustedProxy
         configuration.trustedProxies = try proxies.map { try IPNetwork(parsing: $0.trimmingCharacters(in: .whitespaces)) }
+        if let days = try retentionDays(outboxRetentionDays, "OUTBOX_RETENTION_DAYS", "--outbox-retention-days") {
+            configuration.outboxRetentionDays = days == 0 ? nil : days
+        }
+        if let days = try retentionDays(activityRetentionDays, "ACTIVITY_RETENTION_DAYS", "--activity-retention-days") {
+            configuration.activityRetentionDays = days == 0 ? nil : days
+        }
 
         let logger = common.bootstrapLogging(configuration.logLevel)
         _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)

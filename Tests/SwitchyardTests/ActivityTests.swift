@@ -5,6 +5,29 @@ import Testing
 
 @Suite("Activity log")
 struct ActivityTests {
+    @Test("housekeeping keeps activity and finished mail for their retention; queued mail stays")
+    func retention() async throws {
+        try await TestApp.run(configure: { $0.activityRetentionDays = 30; $0.outboxRetentionDays = 7 }) { app in
+            // Old: an entry, a sent message and a queued one, 40 days back.
+            _ = try await app.makeUser("old@example.com", role: .member)  // an activity entry and a welcome message
+            try await app.database.write { tx in
+                try tx.execute("UPDATE mail_messages SET status = 'sent'")
+            }
+            let oldEntries = try await app.count("activity_entries")
+            try await app.database.write { tx in
+                _ = try app.services.mail.enqueue(tx, to: "queued@example.com", subject: "Still waiting", body: "x")
+            }
+            app.clock.advance(by: 40 * 86_400)
+            _ = try await app.makeUser("new@example.com", role: .member)
+            let recent = try await app.count("activity_entries") - oldEntries
+            try await app.services.sweep()
+            #expect(oldEntries > 0 && recent > 0)
+            #expect(try await app.count("activity_entries") == recent)
+            let mail = try await app.database.read { tx in try tx.query("SELECT recipient, status FROM mail_messages ORDER BY id") }
+            #expect(mail.map { $0.optionalString("recipient") } == ["queued@example.com", "new@example.com"])
+        }
+    }
+
     @Test("a flood of bad tokens writes at most 60 entries a minute per address; the rest are only counted")
     func refusalFlood() async throws {
         try await TestApp.run { app in

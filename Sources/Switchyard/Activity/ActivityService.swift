@@ -48,6 +48,22 @@ public struct ActivityService: Sendable {
         }
     }
 
+    /// Deletes entries older than `days`; housekeeping calls this when a retention is set. By id
+    /// (time-ordered, so the primary key finds them) and in batches, so the first sweep of a long
+    /// log never holds the writer for long.
+    @discardableResult
+    public func deleteOlderThan(days: Int) async throws -> Int {
+        let floor = ID.floor("act", at: clock.now.addingTimeInterval(-Double(days) * 86_400))
+        var deleted = 0
+        while true {
+            let batch = try await database.write { tx in
+                try tx.execute("DELETE FROM activity_entries WHERE id IN (SELECT id FROM activity_entries WHERE id < ? ORDER BY id LIMIT 5000)", floor)
+            }
+            deleted += batch
+            if batch < 5000 { return deleted }
+        }
+    }
+
     public func list(_ filter: ActivityFilter) async throws -> [ActivityEntry] {
         try await database.read { tx in try ActivityStore.list(tx, filter) }
     }

@@ -81,11 +81,14 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
 }
 
 extension AppServices {
-    /// Removes what has outlived its use: idempotency keys past 24 hours, expired sessions.
+    /// Removes what has outlived its use: idempotency keys past 24 hours, expired sessions, and
+    /// finished mail and activity entries past their retention.
     public func sweep() async throws {
         let now = clock.now
         try await database.write { tx in try Idempotency.sweep(tx, now: now) }
         try await identity.deleteExpiredSessions()
+        if let days = configuration.outboxRetentionDays { try await mail.deleteFinished(olderThanDays: days) }
+        if let days = configuration.activityRetentionDays { try await activity.deleteOlderThan(days: days) }
     }
 }
 

@@ -26,6 +26,11 @@ public struct AppConfiguration: Sendable {
     public var maximumDataFields: Int
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxies); none by default.
     public var trustedProxies: [IPNetwork]
+    /// Days a delivered, logged or failed message stays in the outbox (its body is personal
+    /// data); nil keeps them forever.
+    public var outboxRetentionDays: Int?
+    /// Days an activity entry is kept; nil (the default) keeps the log forever.
+    public var activityRetentionDays: Int?
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
@@ -42,7 +47,9 @@ public struct AppConfiguration: Sendable {
         mailPollInterval: Duration = .seconds(1),
         logLevel: Logger.Level = .info,
         maximumDataFields: Int = 150,
-        trustedProxies: [IPNetwork] = []
+        trustedProxies: [IPNetwork] = [],
+        outboxRetentionDays: Int? = 30,
+        activityRetentionDays: Int? = nil
     ) {
         self.databaseURL = databaseURL
         self.host = host
@@ -59,6 +66,8 @@ public struct AppConfiguration: Sendable {
         self.logLevel = logLevel
         self.maximumDataFields = maximumDataFields
         self.trustedProxies = trustedProxies
+        self.outboxRetentionDays = outboxRetentionDays
+        self.activityRetentionDays = activityRetentionDays
     }
 }
 

@@ -24,6 +24,16 @@ public struct MailService: Sendable {
         return message
     }
 
+    /// Deletes messages that are done (sent, logged or failed) and older than `days`; queued ones
+    /// stay whatever their age. Housekeeping calls this.
+    @discardableResult
+    public func deleteFinished(olderThanDays days: Int) async throws -> Int {
+        let cutoff = clock.now.addingTimeInterval(-Double(days) * 86_400)
+        return try await database.write { tx in
+            try tx.execute("DELETE FROM mail_messages WHERE status <> 'queued' AND created_at < ?", cutoff)
+        }
+    }
+
     public func list(status: MailMessage.Status?, after: String?, limit: Int) async throws -> [MailMessage] {
         try await database.read { tx in try MailStore.list(tx, status: status, after: after, limit: limit) }
     }
