@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 
 @testable import Switchyard
@@ -212,5 +213,77 @@ struct StorageTests {
         #expect(!"\(DatabaseURL.postgres(pg))".contains("pw"))
         #expect(throws: StorageError.self) { try DatabaseURL(parsing: "mysql://x") }
         #expect(throws: StorageError.self) { try DatabaseURL(parsing: "postgres://h/db?sslmode=maybe") }
+    }
+
+    @Test("sslrootcert is taken with sslmode=require or prefer, and refused alone or without TLS")
+    func sslRootCertParameter() throws {
+        func postgres(_ string: String) throws -> PostgresURL {
+            guard case .postgres(let pg) = try DatabaseURL(parsing: string) else { throw UnitFailure() }
+            return pg
+        }
+        func refusal(_ string: String) -> String {
+            do {
+                _ = try DatabaseURL(parsing: string)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let required = try postgres("postgres://sy:pw@db.example.com/hub?sslmode=require&sslrootcert=/etc/ssl/rds%20bundle.pem")
+        #expect(required.tls == .require && required.sslRootCert == "/etc/ssl/rds bundle.pem")
+        // Order does not matter, and prefer verifies with the same roots when TLS happens.
+        let preferred = try postgres("postgres://sy@db.example.com/hub?sslrootcert=ca.pem&sslmode=prefer")
+        #expect(preferred.tls == .prefer && preferred.sslRootCert == "ca.pem")
+        #expect(try postgres("postgres://sy@db.example.com/hub?sslmode=require").sslRootCert == nil)
+
+        #expect(refusal("postgres://sy:pw@db.example.com/hub?sslrootcert=/ca.pem").contains("sslrootcert needs sslmode=require"))
+        #expect(refusal("postgres://sy:pw@db.example.com/hub?sslmode=disable&sslrootcert=/ca.pem").contains("sslrootcert needs sslmode=require"))
+        #expect(refusal("postgres://sy:pw@db.example.com/hub?sslmode=require&sslrootcert=").contains("sslrootcert needs the path"))
+        #expect(refusal("postgres://sy:pw@db.example.com/hub?sslmode=require&sslcert=/c.pem").contains("unknown parameter sslcert"))
+        #expect(refusal("postgres://sy:pw@db.example.com/hub?sslmode=verify-full").contains("sslmode must be"))
+        for string in ["postgres://sy:pw@db.example.com/hub?sslrootcert=/ca.pem", "postgres://sy:pw@db.example.com/hub?sslcert=/c.pem"] {
+            #expect(!refusal(string).contains("pw"))
+        }
+    }
+
+    @Test("an IPv6 host loses its brackets, and gets them back in the description")
+    func ipv6Host() throws {
+        guard case .postgres(let pg) = try DatabaseURL(parsing: "postgres://sy@[::1]:6543/hub?sslmode=require") else {
+            Issue.record("not postgres")
+            return
+        }
+        #expect(pg.host == "::1" && pg.port == 6543)
+        #expect("\(DatabaseURL.postgres(pg))" == "postgres://sy@[::1]:6543/hub")
+    }
+
+    @Test("a missing, empty or non-PEM sslrootcert stops the database from opening, with the reason")
+    func badRootCertFiles() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let empty = folder.appendingPathComponent("empty.pem")
+        try Data(" \n".utf8).write(to: empty)
+        let garbage = folder.appendingPathComponent("key.pem")
+        try Data("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n".utf8).write(to: garbage)
+        let cases = [
+            (folder.appendingPathComponent("missing.pem").path, "no such file"),
+            (folder.path, "is a directory"),
+            (empty.path, "the file is empty"),
+            (garbage.path, "no certificate in PEM form"),
+        ]
+        for (path, reason) in cases {
+            // 192.0.2.1 (TEST-NET) is never reached: the file is refused before any connection.
+            let url = try DatabaseURL(parsing: "postgres://sy:secret-pw@192.0.2.1/hub?sslmode=require&sslrootcert=\(path)")
+            do {
+                _ = try await Database.open(url, logger: Logger(label: "test"))
+                Issue.record("\(path) was accepted")
+            } catch {
+                let message = "\(error)"
+                #expect(message.contains("sslrootcert=\(path): \(reason)"), "\(message)")
+                #expect(!message.contains("secret-pw"))
+            }
+        }
+        #expect(try PostgresTLS.rootCertificates(try CAFile.path()).count == 1)
+        #expect(try PostgresTLS.rootCertificates(try CAFile.path(contents: CAFile.pem + CAFile.pem)).count == 2)
     }
 }

@@ -39,41 +39,24 @@ enum SMTPTLS {
         }.get()
     }
 
-    /// What went wrong with TLS, in words, or nil when `error` is not a TLS error. Never holds a
-    /// secret: NIOSSL's errors carry names and BoringSSL reason codes only.
+    /// What went wrong with TLS, in words, or nil when `error` is not a TLS error.
     static func describe(_ error: any Error, host: String, port: Int) -> SMTPError? {
         let peer = "\(host):\(port)"
-        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
-            return SMTPError(description: "TLS with \(peer) failed: the server's certificate is not valid for \(host)")
-        }
-        let reasons: [String]
-        switch error {
-        case NIOSSLError.handshakeFailed(.sslError(let stack)), NIOSSLError.handshakeFailed(.unknownError(let stack)):
-            reasons = stack.compactMap(reason(of:))
-        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
-            return SMTPError(description: "TLS with \(peer) failed: \(error)")
-        default:
+        switch TLSFailure.classify(error) {
+        case nil:
             return nil
-        }
-        if reasons.contains("CERTIFICATE_VERIFY_FAILED") {
+        case .wrongHost:
+            return SMTPError(description: "TLS with \(peer) failed: the server's certificate is not valid for \(host)")
+        case .untrustedCertificate:
             return SMTPError(description:
                 "TLS with \(peer) failed: the server's certificate is not trusted (unknown issuer, expired or otherwise invalid); " +
                 "for a private CA, add ?ca=/path/to/ca.pem to --smtp-url")
-        }
-        if reasons.contains("WRONG_VERSION_NUMBER") {
+        case .notTLS:
             return SMTPError(description: "TLS with \(peer) failed: the server does not speak TLS there (WRONG_VERSION_NUMBER); " +
                              "smtps:// expects TLS from the first byte, usually on port 465")
+        case .other(let detail):
+            return SMTPError(description: "TLS handshake with \(peer) failed: \(detail)")
         }
-        let detail = reasons.isEmpty ? "\(error)" : reasons.joined(separator: ", ")
-        return SMTPError(description: "TLS handshake with \(peer) failed: \(detail)")
-    }
-
-    /// "CERTIFICATE_VERIFY_FAILED" out of "Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …".
-    private static func reason(of error: BoringSSLInternalError) -> String? {
-        let text = error.description
-        guard let range = text.range(of: "OPENSSL_internal:") else { return nil }
-        let reason = text[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
-        return reason.isEmpty ? nil : String(reason)
     }
 }
 

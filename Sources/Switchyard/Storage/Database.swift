@@ -50,7 +50,7 @@ public final class Database: Sendable {
 }
 
 /// `sqlite:///absolute/path`, `sqlite://relative/path`, or
-/// `postgres://user:password@host:port/db?sslmode=disable|prefer|require`.
+/// `postgres://user:password@host:port/db?sslmode=disable|prefer|require&sslrootcert=/path/ca.pem`.
 public enum DatabaseURL: Sendable, CustomStringConvertible, Equatable {
     case sqlite(path: String)
     case postgres(PostgresURL)
@@ -73,7 +73,9 @@ public enum DatabaseURL: Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .sqlite(let path): return "sqlite://\(path)"
-        case .postgres(let p): return "postgres://\(p.user)@\(p.host):\(p.port)/\(p.database)"
+        case .postgres(let p):
+            let host = p.host.contains(":") ? "[\(p.host)]" : p.host
+            return "postgres://\(p.user)@\(host):\(p.port)/\(p.database)"
         }
     }
 }
@@ -90,11 +92,18 @@ public struct PostgresURL: Sendable, Equatable {
     public var poolSize: Int
     /// Tests give each suite its own schema in one database.
     public var searchPath: String?
+    /// A PEM file of the CA certificates to trust instead of the system's (libpq's name), for a
+    /// server whose certificate comes from a private CA (managed PostgreSQL, a corporate CA).
+    /// Read when the database opens, so a bad file stops the server at start.
+    public var sslRootCert: String?
 
     public init(parsing string: String) throws {
-        guard let components = URLComponents(string: string), let host = components.host, !host.isEmpty else {
+        guard let components = URLComponents(string: string), var host = components.host, !host.isEmpty else {
             throw StorageError.invalidURL("could not read host from the postgres URL")
         }
+        // URLComponents keeps the brackets of an IPv6 literal; the socket address and the TLS
+        // name check need the bare address.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         self.host = host
         self.port = components.port ?? 5432
         self.user = components.user ?? "postgres"
@@ -104,6 +113,7 @@ public struct PostgresURL: Sendable, Equatable {
         var tls = TLSMode.disable
         var poolSize = 16
         var searchPath: String?
+        var sslRootCert: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -118,12 +128,22 @@ public struct PostgresURL: Sendable, Equatable {
                 poolSize = size
             case "search_path":
                 searchPath = item.value
+            case "sslrootcert":
+                guard let path = item.value, !path.isEmpty else {
+                    throw StorageError.invalidURL("sslrootcert needs the path of a PEM file of CA certificates")
+                }
+                sslRootCert = path
             default:
-                throw StorageError.invalidURL("unknown parameter \(item.name); known: sslmode, pool_size, search_path")
+                throw StorageError.invalidURL("unknown parameter \(item.name); known: sslmode, sslrootcert, pool_size, search_path")
             }
+        }
+        // Without TLS the CA would silently never be used: the operator meant to verify something.
+        if sslRootCert != nil, tls == .disable {
+            throw StorageError.invalidURL("sslrootcert needs sslmode=require (or prefer); without TLS there is no certificate to check")
         }
         self.tls = tls
         self.poolSize = poolSize
         self.searchPath = searchPath
+        self.sslRootCert = sslRootCert
     }
 }

@@ -16,10 +16,12 @@ final class PostgresEngine: DatabaseEngine {
     private let connections: PostgresConnectionPool
 
     init(config: PostgresURL, logger: Logger) async throws {
+        // Before any thread starts: a bad CA file is refused with nothing to shut down.
+        let tls = try PostgresTLS.configuration(for: config)
         threads = NIOThreadPool(numberOfThreads: config.poolSize)
         threads.start()
         eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        connections = try PostgresConnectionPool(config: config, eventLoops: eventLoops, logger: logger)
+        connections = PostgresConnectionPool(config: config, tls: tls, eventLoops: eventLoops, logger: logger)
         // Fail at start, with the reason, rather than on the first request.
         _ = try await read { tx in try tx.query("SELECT 1 AS one") }
     }
@@ -64,16 +66,16 @@ final class PostgresConnectionPool: Sendable {
     private let eventLoops: MultiThreadedEventLoopGroup
     private let idle = NIOLockedValueBox<[PostgresConnection]>([])
     private let nextID = ManagedAtomicCounter()
+    /// For the hint of an untrusted certificate.
+    private let caFile: String?
 
-    init(config url: PostgresURL, eventLoops: MultiThreadedEventLoopGroup, logger: Logger) throws {
+    init(config url: PostgresURL, tls: PostgresConnection.Configuration.TLS, eventLoops: MultiThreadedEventLoopGroup, logger: Logger) {
         self.logger = logger
         self.eventLoops = eventLoops
-        let tls: PostgresConnection.Configuration.TLS
-        switch url.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        }
+        self.caFile = url.sslRootCert
+        // postgres-nio sends the host as SNI and NIOSSL checks the certificate against it; for an IP
+        // literal (not allowed in SNI) it sends none and NIOSSL matches the certificate's IP
+        // addresses against the connected peer instead. So tlsServerName stays unset.
         var config = PostgresConnection.Configuration(
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
         var parameters = [
@@ -109,7 +111,9 @@ final class PostgresConnectionPool: Sendable {
                 on: eventLoops.next(), configuration: config, id: nextID.next(), logger: logger
             ).wait()
         } catch {
-            throw StorageError.unavailable("cannot connect to PostgreSQL at \(config.host ?? "?"):\(config.port ?? 0): \(String(reflecting: error))")
+            let host = config.host ?? "?", port = config.port ?? 0
+            if let tlsFailure = PostgresTLS.describe(error, host: host, port: port, caFile: caFile) { throw tlsFailure }
+            throw StorageError.unavailable("cannot connect to PostgreSQL at \(host):\(port): \(String(reflecting: error))")
         }
     }
 
@@ -123,6 +127,69 @@ final class PostgresConnectionPool: Sendable {
             return list
         }
         for connection in all { try? connection.close().wait() }
+    }
+}
+
+/// TLS towards PostgreSQL: always full verification (chain and name), against the system's CAs or
+/// the ones in `sslrootcert`. Unlike libpq, `require` verifies: encryption to an unchecked peer
+/// protects nothing from a man in the middle.
+enum PostgresTLS {
+    static func configuration(for url: PostgresURL) throws -> PostgresConnection.Configuration.TLS {
+        switch url.tls {
+        case .disable: return .disable
+        case .prefer: return .prefer(try makeContext(caFile: url.sslRootCert))
+        case .require: return .require(try makeContext(caFile: url.sslRootCert))
+        }
+    }
+
+    static func makeContext(caFile: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile { configuration.trustRoots = .certificates(try rootCertificates(caFile)) }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// The certificates of a PEM file, or an error that says what is wrong with it (never the URL,
+    /// which may hold the password).
+    static func rootCertificates(_ path: String) throws -> [NIOSSLCertificate] {
+        func problem(_ why: String) -> StorageError { .invalidURL("sslrootcert=\(path): \(why)") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw problem("no such file") }
+        guard !isDirectory.boolValue else { throw problem("is a directory, not a PEM file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot read the file") }
+        guard !String(decoding: data, as: UTF8.self).allSatisfy(\.isWhitespace) else { throw problem("the file is empty") }
+        guard let certificates = try? NIOSSLCertificate.fromPEMBytes(Array(data)), !certificates.isEmpty else {
+            throw problem("no certificate in PEM form (-----BEGIN CERTIFICATE-----) in the file")
+        }
+        return certificates
+    }
+
+    /// What went wrong with TLS, in words, or nil when `error` is not about TLS.
+    static func describe(_ error: any Error, host: String, port: Int, caFile: String?) -> StorageError? {
+        let peer = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let failed = "TLS with the database at \(peer) failed"
+        if let error = error as? PSQLError {
+            if error.code == .sslUnsupported {
+                return .unavailable("the database at \(peer) does not accept TLS, and sslmode=require asks for it; " +
+                                    "turn on ssl in PostgreSQL (or, on a network you trust, use sslmode=prefer or disable)")
+            }
+            return error.underlying.flatMap { describe($0, host: host, port: port, caFile: caFile) }
+        }
+        switch TLSFailure.classify(error) {
+        case nil:
+            return nil
+        case .wrongHost:
+            return .unavailable("\(failed): the server's certificate is not valid for \(host)")
+        case .untrustedCertificate:
+            let trust = caFile.map { "by the CA certificates in sslrootcert=\($0)" }
+                ?? "by the system's CA certificates; for a private CA add sslrootcert=/path/to/ca.pem to the URL"
+            return .unavailable("\(failed): the server's certificate is not trusted (unknown issuer, expired or otherwise invalid) \(trust)")
+        case .notTLS:
+            return .unavailable("\(failed): the server does not speak TLS there (WRONG_VERSION_NUMBER)")
+        case .other(let detail):
+            return .unavailable("\(failed): \(detail)")
+        }
     }
 }
 
