@@ -35,5 +35,10 @@ struct ClientAddressTests {
         #expect(resolve("127.0.0.1", ["10.0.0.6, 10.0.0.5"]) == "10.0.0.6", "only proxies: the farthest")
         #expect(resolve("127.0.0.1", ["198.51.100.1, garbage"]) == "127.0.0.1", "garbage stops the walk")
         #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["198.51.100.1"], trusted: []) == "127.0.0.1")
+        // Some load balancers add ports or brackets.
+        #expect(resolve("127.0.0.1", ["198.51.100.1:5678"]) == "198.51.100.1")
+        #expect(resolve("127.0.0.1", ["[2001:db8::1]:443"]) == "2001:db8::1")
+        #expect(resolve("127.0.0.1", ["[2001:db8::2]"]) == "2001:db8::2")
+        #expect(resolve("127.0.0.1", ["2001:db8::3"]) == "2001:db8::3")
     }
 }

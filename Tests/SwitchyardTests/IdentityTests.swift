@@ -113,6 +113,25 @@ struct IdentityTests {
         }
     }
 
+    @Test("a burst of parallel wrong sign-ins gets at most 10 password checks; the rest are throttled")
+    func signInBurst() async throws {
+        try await TestApp.run { app in
+            _ = try await app.makeUser("bob@example.com", role: .member)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<30 {
+                    group.addTask {
+                        try await app.request(.post, "/v1/sessions", json: #"{"email": "bob@example.com", "password": "wrong password!"}"#).status
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .unauthorized }.count <= 10)
+            #expect(statuses.filter { $0 == .tooManyRequests }.count >= 20)
+            #expect(statuses.allSatisfy { $0 == .unauthorized || $0 == .tooManyRequests })
+            #expect(try await app.count("activity_entries WHERE action = 'session.created' AND outcome = 'failure'") <= 10)
+        }
+    }
+
     @Test("there is one organization, made with the schema")
     func organization() async throws {
         try await TestApp.run { app in

@@ -174,6 +174,19 @@ struct StorageTests {
         }
     }
 
+    @Test("SQLite errors map to what the API answers: unique and foreign-key violations, and a lock held too long (503)")
+    func sqliteErrorMapping() {
+        let unique = SQLiteEngine.map(SQLiteError(code: SQLiteError.uniqueConstraint, message: "UNIQUE constraint failed", sql: nil))
+        #expect({ if case StorageError.uniqueViolation = unique { return true } else { return false } }())
+        let foreign = SQLiteEngine.map(SQLiteError(code: SQLiteError.foreignKeyConstraint, message: "FOREIGN KEY", sql: nil))
+        #expect({ if case StorageError.foreignKeyViolation = foreign { return true } else { return false } }())
+        for busy: CInt in [5, 261, 517, 6] {  // SQLITE_BUSY, _RECOVERY, _SNAPSHOT, SQLITE_LOCKED
+            let mapped = SQLiteEngine.map(SQLiteError(code: busy, message: "database is locked", sql: nil))
+            #expect({ if case StorageError.unavailable = mapped { return true } else { return false } }(), "\(busy)")
+        }
+        #expect(SQLiteEngine.map(SQLiteError(code: 1, message: "syntax", sql: nil)) is SQLiteError)
+    }
+
     @Test("migrations apply once; a second run applies nothing")
     func migrationsAreIdempotent() async throws {
         try await TestDatabase.with(migrate: false) { database in

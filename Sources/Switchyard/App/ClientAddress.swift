@@ -55,7 +55,7 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
 public enum ClientAddress {
     public static func resolve(peer: String?, forwardedFor: [String], trusted: [IPNetwork]) -> String? {
         guard let peer, !trusted.isEmpty, trusted.contains(where: { $0.contains(peer) }) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { address(of: $0.trimmingCharacters(in: .whitespaces)) }
         var client = peer
         for hop in hops.reversed() {
             // Garbage means the chain can no longer be followed: keep the last address believed.
@@ -64,5 +64,17 @@ public enum ClientAddress {
             if !trusted.contains(where: { $0.contains(hop) }) { break }
         }
         return client
+    }
+
+    /// The address of an entry, without the port or brackets some load balancers add
+    /// (`1.2.3.4:5678`, `[2001:db8::1]:443`).
+    static func address(of entry: String) -> String {
+        if entry.hasPrefix("["), let close = entry.firstIndex(of: "]") {
+            return String(entry[entry.index(after: entry.startIndex)..<close])
+        }
+        if entry.filter({ $0 == ":" }).count == 1, let colon = entry.firstIndex(of: ":") {
+            return String(entry[..<colon])
+        }
+        return entry
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// API tokens, sessions and authentication.
 extension IdentityService {
@@ -110,7 +111,7 @@ extension IdentityService {
         let found = try await database.read { tx in try IdentityStore.userWithPassword(tx, email: address) }
         var audit = audit
         audit.actorLabel = String(address.prefix(254))
-        try await refuseIfThrottled(audit)
+        let attempt = try await reserveSignIn(audit)
         // An unknown email still costs a bcrypt check, so timing does not tell which emails exist.
         let hash: String
         if let found { hash = found.1 } else { hash = try await passwords.unknownUserHash() }
@@ -119,6 +120,7 @@ extension IdentityService {
             try await activity.recordFailure(audit, action: "session.created", detail: "wrong email or password")
             throw APIError.unauthenticated("The email or password is wrong.")
         }
+        recentSignIns.succeeded(attempt)
         audit.actorType = "user"
         audit.actorID = user.id
         let now = clock.now
@@ -140,23 +142,25 @@ extension IdentityService {
     static let signInFailuresPerAddress = 50
     static let signInWindow: TimeInterval = 15 * 60
 
-    /// 429 with `Retry-After` once the failures in the window reach a limit. Checked before the
-    /// password, so a throttled guess costs no bcrypt check and tells nothing.
-    private func refuseIfThrottled(_ audit: AuditContext) async throws {
-        guard let label = audit.actorLabel else { return }
+    /// 429 with `Retry-After` once the failures in the window reach a limit; else the attempt is
+    /// counted (`RecentSignIns`) until it succeeds. Checked before the password, so a throttled
+    /// guess costs no bcrypt check and tells nothing. Failures are counted from the activity log
+    /// (every process) and from this process's own attempts, which also holds those still under
+    /// way, so a burst of parallel guesses cannot all pass before the first failure is written.
+    private func reserveSignIn(_ audit: AuditContext) async throws -> RecentSignIns.Attempt? {
+        guard let label = audit.actorLabel else { return nil }
         let now = clock.now
-        let failures = try await activity.recentFailures(action: "session.created", actorLabel: label, ip: audit.ip,
-                                                         since: now.addingTimeInterval(-Self.signInWindow))
+        let since = now.addingTimeInterval(-Self.signInWindow)
+        let failures = try await activity.recentFailures(action: "session.created", actorLabel: label, ip: audit.ip, since: since)
         let pair = failures.filter { $0.actorLabel == label && $0.ip == audit.ip }.map(\.occurredAt)
         let address = audit.ip == nil ? [] : failures.filter { $0.ip == audit.ip }.map(\.occurredAt)
-        // The time when enough failures have left the window to allow one more attempt.
-        var retryAt: Date?
-        for (dates, limit) in [(pair, Self.signInFailuresPerEmail), (address, Self.signInFailuresPerAddress)] where dates.count >= limit {
-            let at = dates[dates.count - limit].addingTimeInterval(Self.signInWindow)
-            retryAt = max(retryAt ?? at, at)
-        }
-        guard let retryAt else { return }
-        let seconds = max(1, Int(retryAt.timeIntervalSince(now).rounded(.up)))
+        let checks = [RecentSignIns.Check(key: "\(label) \(audit.ip ?? "-")", recorded: pair, limit: Self.signInFailuresPerEmail)]
+            + (audit.ip.map { [RecentSignIns.Check(key: "address \($0)", recorded: address, limit: Self.signInFailuresPerAddress)] } ?? [])
+        let outcome = recentSignIns.begin(checks, at: now, since: since)
+        if case .allowed(let attempt) = outcome { return attempt }
+        guard case .refused(let oldest) = outcome else { return nil }
+        // When enough failures have left the window to allow one more attempt.
+        let seconds = max(1, Int(oldest.addingTimeInterval(Self.signInWindow).timeIntervalSince(now).rounded(.up)))
         try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins", flood: true)
         var error = APIError(.tooManyRequests, "too-many-attempts", "Too many attempts",
                              detail: "Too many failed sign-ins from here; try again in \(seconds) seconds.")
@@ -178,6 +182,70 @@ extension IdentityService {
         try await database.write { tx in
             try IdentityStore.deleteSession(tx, id: sessionID)
             try activity.record(tx, audit, action: "session.deleted", targetType: "user", targetID: principal.userID)
+        }
+    }
+}
+
+/// This process's sign-in attempts in the window, per throttle key, kept until they succeed:
+/// failures and attempts still under way. Bounded by the attempts a window can hold, each of
+/// which costs a bcrypt check.
+final class RecentSignIns: Sendable {
+    struct Check {
+        var key: String
+        /// Failures in the activity log, oldest first.
+        var recorded: [Date]
+        var limit: Int
+    }
+
+    struct Attempt: Sendable {
+        let keys: [String]
+        let at: Date
+    }
+
+    enum Outcome {
+        case allowed(Attempt)
+        /// Refused; the failure whose leaving the window allows one more attempt.
+        case refused(oldest: Date)
+    }
+
+    private let attempts = NIOLockedValueBox<[String: [Date]]>([:])
+
+    /// Counts the attempt under every key, unless for some key the failures (the log's or this
+    /// process's, whichever are more) have reached its limit.
+    func begin(_ checks: [Check], at now: Date, since: Date) -> Outcome {
+        attempts.withLockedValue { attempts in
+            // Keys are pruned when seen again; sweep the others once there are many.
+            if attempts.count > 10_000 {
+                attempts = attempts.compactMapValues { dates in
+                    let recent = dates.filter { $0 >= since }
+                    return recent.isEmpty ? nil : recent
+                }
+            }
+            var refusedAt: Date?
+            for check in checks {
+                let local = (attempts[check.key] ?? []).filter { $0 >= since }
+                attempts[check.key] = local.isEmpty ? nil : local
+                let seen = check.recorded.count >= local.count ? check.recorded : local
+                if seen.count >= check.limit {
+                    let oldest = seen[seen.count - check.limit]
+                    refusedAt = max(refusedAt ?? oldest, oldest)
+                }
+            }
+            if let refusedAt { return .refused(oldest: refusedAt) }
+            for check in checks { attempts[check.key, default: []].append(now) }
+            return .allowed(Attempt(keys: checks.map(\.key), at: now))
+        }
+    }
+
+    /// A successful sign-in is no failure: it stops counting.
+    func succeeded(_ attempt: Attempt?) {
+        guard let attempt else { return }
+        attempts.withLockedValue { attempts in
+            for key in attempt.keys {
+                guard var dates = attempts[key], let index = dates.firstIndex(of: attempt.at) else { continue }
+                dates.remove(at: index)
+                attempts[key] = dates.isEmpty ? nil : dates
+            }
         }
     }
 }

@@ -8,6 +8,8 @@ public struct IdentityService: Sendable {
     let activity: ActivityService
     let mail: MailService
     let publicURL: String
+    /// This process's recent sign-in attempts, counted with the logged failures by the throttle.
+    let recentSignIns = RecentSignIns()
 
     public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService,
                 mail: MailService, publicURL: String) {

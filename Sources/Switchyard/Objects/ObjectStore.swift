@@ -121,11 +121,13 @@ enum ObjectStore {
             """, id, workspaceID, typeKey)
     }
 
+    /// Locks the record found (PostgreSQL: FOR SHARE), so a concurrent delete, which checks for
+    /// references under FOR UPDATE, waits for the referring write and then sees it.
     static func recordExists(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> Bool {
         try tx.queryOne(
             """
             SELECT r.id FROM records r JOIN object_types t ON t.id = r.object_type_id
-            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
+            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?\(tx.dialect == .postgres ? " FOR SHARE OF r" : "")
             """, id, workspaceID, typeKey) != nil
     }
 

@@ -76,7 +76,8 @@ public struct ObjectTypeService: Sendable {
             guard let target = input.reference else {
                 throw APIError.validation("`\(path).reference` must name the object type a reference field points to.", field: "\(path).reference")
             }
-            if target != selfKey, try ObjectStore.objectType(tx, workspaceID: workspaceID, key: target) == nil {
+            // Share-locked: a concurrent delete of the target type waits, then sees this field.
+            if target != selfKey, try ObjectStore.objectType(tx, workspaceID: workspaceID, key: target, lock: .share) == nil {
                 throw APIError.validation("`\(path).reference`: there is no object type `\(target.prefix(63))` in this workspace.", field: "\(path).reference")
             }
             reference = target

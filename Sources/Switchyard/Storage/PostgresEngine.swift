@@ -269,7 +269,11 @@ enum PostgresPlaceholders {
                 out.append(character)
             }
         }
-        cache.withLockedValue { $0[sql] = out }
+        cache.withLockedValue { cache in
+            // List queries vary with the request's filters: keep the set bounded.
+            if cache.count >= 2_000 { cache.removeAll() }
+            cache[sql] = out
+        }
         return out
     }
 }

@@ -78,16 +78,24 @@ final class SQLiteConnection: @unchecked Sendable {
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { Int(sqlite3_changes64(handle)) }
 
+    /// No transaction is open (SQLite may have rolled one back on its own after an error).
+    var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
+
     /// Finalizes the kept statements, e.g. after a schema change that leaves many unused.
     func forgetStatements() {
         for statement in statements.values { sqlite3_finalize(statement) }
         statements.removeAll()
     }
 
+    /// Statements kept per connection. List queries are built from the filters and sort a
+    /// request names, so a client could otherwise make the set grow without end.
+    static let maximumStatements = 500
+
     /// A prepared statement for `sql`, kept: preparing measured at a large share of a small
-    /// query. The SQL comes from code, never from input, so the set stays bounded.
+    /// query. Past `maximumStatements` the kept ones are dropped and the hot ones come back.
     private func prepare(_ sql: String) throws -> OpaquePointer {
         if let statement = statements[sql] { return statement }
+        if statements.count >= Self.maximumStatements { forgetStatements() }
         var statement: OpaquePointer?
         var tail: UnsafePointer<CChar>?
         let code = sql.withCString { text in
@@ -130,7 +138,7 @@ final class SQLiteConnection: @unchecked Sendable {
                 code = value.withUTF8 { bytes in
                     bytes.withMemoryRebound(to: CChar.self) { text in
                         // A nil pointer would bind NULL, not an empty text.
-                        guard let base = text.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, nil) }
+                        guard let base = text.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, Self.transient) }
                         return sqlite3_bind_text(statement, index, base, CInt(text.count), Self.transient)
                     }
                 }

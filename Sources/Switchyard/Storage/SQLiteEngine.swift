@@ -1,4 +1,5 @@
 import Foundation
+import GRDBSQLite
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -73,6 +74,9 @@ final class SQLiteEngine: DatabaseEngine {
             return StorageError.uniqueViolation(error.message)
         case SQLiteError.foreignKeyConstraint:
             return StorageError.foreignKeyViolation(error.message)
+        case _ where error.code & 0xFF == SQLITE_BUSY || error.code & 0xFF == SQLITE_LOCKED:
+            // Another process held the database past the busy timeout (`users create`, a backup).
+            return StorageError.unavailable("the database stayed locked by another process: \(error.message)")
         default:
             return error
         }
@@ -173,6 +177,9 @@ final class GroupCommitWriter: Sendable {
                     do {
                         try unit.run(tx)
                     } catch {
+                        // Some errors (disk full, I/O) make SQLite undo the whole transaction:
+                        // then the batch fails with that error, not with "no such savepoint".
+                        if connection.isAutocommit { throw error }
                         outcomes[index] = SQLiteEngine.map(error)
                         try connection.run("ROLLBACK TO SAVEPOINT unit")
                     }
