@@ -187,6 +187,16 @@ struct StorageTests {
         #expect(SQLiteEngine.map(SQLiteError(code: 1, message: "syntax", sql: nil)) is SQLiteError)
     }
 
+    @Test("a write after the database closed is refused with an error, never left waiting")
+    func writeAfterClose() async throws {
+        try await TestDatabase.with { database in
+            guard database.dialect == .sqlite else { return }  // the SQLite writer's shutdown
+            try await Self.makeTables(database)
+            await database.close()
+            await #expect(throws: StorageError.self) { try await Self.writeUnit(database, 1) }
+        }
+    }
+
     @Test("migrations apply once; a second run applies nothing")
     func migrationsAreIdempotent() async throws {
         try await TestDatabase.with(migrate: false) { database in

@@ -120,6 +120,7 @@ final class GroupCommitWriter: Sendable {
     private struct State {
         var pending: [WriteUnit] = []
         var draining = false
+        var closed = false
     }
 
     private let connection: SQLiteConnection
@@ -134,17 +135,24 @@ final class GroupCommitWriter: Sendable {
         self.logger = logger
     }
 
-    /// Waits for the batch under way; the connection closes with the last reference to it.
+    /// Refuses new units, then waits for those already taken; the connection closes with the
+    /// last reference to it.
     func close() {
+        state.withLockedValue { $0.closed = true }
         queue.sync {}
     }
 
     func submit(_ unit: WriteUnit) {
-        let schedule = state.withLockedValue { state -> Bool in
+        let schedule = state.withLockedValue { state -> Bool? in
+            if state.closed { return nil }
             state.pending.append(unit)
             if state.draining { return false }
             state.draining = true
             return true
+        }
+        guard let schedule else {
+            unit.finish(StorageError.unavailable("the database is closed (the server is shutting down)"))
+            return
         }
         if schedule {
             queue.async { self.drain() }
