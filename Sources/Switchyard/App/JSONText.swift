@@ -212,7 +212,9 @@ struct JSONParser {
                     guard (0xDC00...0xDFFF).contains(low) else { throw fail(escape, "unpaired surrogate in \\u escape") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
-                UTF8.encode(Unicode.Scalar(scalar)!) { scratch.append($0) }
+                // A lone low surrogate is the one value left that is no scalar.
+                guard let decoded = Unicode.Scalar(scalar) else { throw fail(escape, "unpaired surrogate in \\u escape") }
+                UTF8.encode(decoded) { scratch.append($0) }
             default: throw fail(escape, "invalid escape")
             }
             mark = index
@@ -263,7 +265,12 @@ struct JSONParser {
 
     // MARK: Numbers
 
-    private static let powersOfTen: [Double] = (0...22).map { Double("1e\($0)")! }
+    /// 1e0…1e22: each is exact in a Double, and so is ten times the one before.
+    private static let powersOfTen: [Double] = {
+        var powers: [Double] = [1]
+        while powers.count < 23 { powers.append(powers[powers.count - 1] * 10) }
+        return powers
+    }()
 
     private mutating func number() throws(JSONSyntaxError) -> JSONValue {
         let start = index
