@@ -1,7 +1,11 @@
 # make test            install what is missing, build (debug), run every test
 # make run ARGS="..."  build release and serve, e.g. make run ARGS="--port 9090"
 # make bench ARGS="..." build release and run the benchmarks
-.PHONY: deps build test run bench
+# make lint            check the formatting (.swift-format); builds nothing, needs no deps
+# make format          rewrite the sources as .swift-format says
+.PHONY: deps build test run bench lint format
+
+SWIFT_SOURCES = Package.swift Sources Tests bench
 
 ARGS ?=
 
@@ -12,7 +16,8 @@ deps:
 build: deps
 	swift build --build-tests
 
-test: deps build
+# lint first: a formatting slip fails in seconds, before any build.
+test: lint deps build
 	bash scripts/test.sh
 
 run: deps
@@ -21,3 +26,9 @@ run: deps
 
 bench: deps
 	bash scripts/bench.sh $(ARGS)
+
+lint:
+	swift format lint --strict --parallel --recursive $(SWIFT_SOURCES)
+
+format:
+	swift format format --in-place --parallel --recursive $(SWIFT_SOURCES)

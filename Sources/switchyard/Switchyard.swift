@@ -9,7 +9,8 @@ struct SwitchyardCommand: AsyncParsableCommand {
         commandName: "switchyard",
         abstract: "Switchyard, the self-hosted integration hub.",
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self],
-        defaultSubcommand: Serve.self)
+        defaultSubcommand: Serve.self
+    )
 }
 
 /// Options every command shares; each flag falls back to a `SWITCHYARD_*` environment variable.
@@ -75,13 +76,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The URL users reach this server at, for links in mail (env SWITCHYARD_PUBLIC_URL)") var publicURL: String?
     @Option(help: "Master key for sealing credentials, 32+ characters (env SWITCHYARD_SECRET_KEY; default: a key file in the data folder)")
     var secretKey: String?
-    @Option(help: "smtp://host:port (plain), smtp+starttls://user:password@host:587 or smtps://user:password@host:465, optionally ?ca=/path/ca.pem; without it mail is logged and kept in the outbox (env SWITCHYARD_SMTP_URL)")
+    @Option(
+        help:
+            "smtp://host:port (plain), smtp+starttls://user:password@host:587 or smtps://user:password@host:465, optionally ?ca=/path/ca.pem; without it mail is logged and kept in the outbox (env SWITCHYARD_SMTP_URL)"
+    )
     var smtpURL: String?
     @Option(help: "From address of outgoing mail (env SWITCHYARD_MAIL_FROM)") var mailFrom: String?
     @Option(help: "Largest request body in bytes (env SWITCHYARD_MAX_BODY_SIZE; default 1048576)") var maxBodySize: Int?
     @Option(help: "Email of the owner created on first start (env SWITCHYARD_OWNER_EMAIL)") var ownerEmail: String?
     @Option(help: "Data fields an object type may have (env SWITCHYARD_MAX_DATA_FIELDS; default 150)") var maxDataFields: Int?
-    @Option(help: "A reverse proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For gives the client address; repeat for several (env SWITCHYARD_TRUSTED_PROXIES, comma-separated; default none)")
+    @Option(
+        help:
+            "A reverse proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For gives the client address; repeat for several (env SWITCHYARD_TRUSTED_PROXIES, comma-separated; default none)"
+    )
     var trustedProxy: [String] = []
     @Option(help: "Days delivered, logged and failed mail stays in the outbox; 0 keeps it forever (env SWITCHYARD_OUTBOX_RETENTION_DAYS; default 30)")
     var outboxRetentionDays: Int?
@@ -102,7 +109,9 @@ struct Serve: AsyncParsableCommand {
             guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
             configuration.port = port
         }
-        configuration.publicURL = common.value(publicURL, "PUBLIC_URL") ?? "http://\(configuration.host == "0.0.0.0" ? "localhost" : configuration.host):\(configuration.port)"
+        configuration.publicURL =
+            common.value(publicURL, "PUBLIC_URL")
+            ?? "http://\(configuration.host == "0.0.0.0" ? "localhost" : configuration.host):\(configuration.port)"
         configuration.secretKey = common.value(secretKey, "SECRET_KEY")
         if let smtp = common.value(smtpURL, "SMTP_URL") { configuration.smtpURL = try SMTPURL(parsing: smtp) }
         if let from = common.value(mailFrom, "MAIL_FROM") { configuration.mailFrom = from }
@@ -131,22 +140,30 @@ struct Serve: AsyncParsableCommand {
         let services = try await AppServices.open(configuration, logger: logger)
         if let first = try await services.identity.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
             // Straight to the file descriptor: print() is block-buffered when stdout is a pipe.
-            FileHandle.standardOutput.write(Data("""
-            First start: created the owner account and the workspace "\(first.workspace.name)" (\(first.workspace.id)).
-            Sign in at \(configuration.publicURL) with
-              email: \(first.email)
-              password: \(first.password)
-            API token (use as `Authorization: Bearer …`):
-              token: \(first.token)
-            These are shown once; keep them somewhere safe.
+            FileHandle.standardOutput.write(
+                Data(
+                    """
+                    First start: created the owner account and the workspace "\(first.workspace.name)" (\(first.workspace.id)).
+                    Sign in at \(configuration.publicURL) with
+                      email: \(first.email)
+                      password: \(first.password)
+                    API token (use as `Authorization: Bearer …`):
+                      token: \(first.token)
+                    These are shown once; keep them somewhere safe.
 
-            """.utf8))
+                    """.utf8
+                )
+            )
         }
         let url = configuration.publicURL
         let database = configuration.databaseURL.description
         let app = buildApplication(services, logger: logger) { _ in
-            logger.info("switchyard is listening", metadata: [
-                "url": "\(url)", "database": "\(database)", "startup": "\(ContinuousClock.now - started)"])
+            logger.info(
+                "switchyard is listening",
+                metadata: [
+                    "url": "\(url)", "database": "\(database)", "startup": "\(ContinuousClock.now - started)",
+                ]
+            )
         }
         try await app.runService()
         await services.database.close()
@@ -185,7 +202,10 @@ struct Users: AsyncParsableCommand {
             let configuration = try common.configuration()
             let services = try await AppServices.open(configuration, logger: common.bootstrapLogging(configuration.logLevel))
             let created = try await services.identity.createUser(
-                CreateUserInput(email: email, name: name, role: role, password: password), by: nil, audit: .system("command line"))
+                CreateUserInput(email: email, name: name, role: role, password: password),
+                by: nil,
+                audit: .system("command line")
+            )
             await services.database.close()
             print("Created \(created.user.role.rawValue) \(created.user.email) (\(created.user.id)).")
             if let generated = created.password { print("password: \(generated)") }
@@ -213,7 +233,10 @@ struct Tokens: AsyncParsableCommand {
             }
             let created = try await services.identity.createToken(
                 CreateTokenInput(name: name, mode: mode, workspaces: workspace.isEmpty ? nil : workspace),
-                for: user.id, by: nil, audit: .system("command line"))
+                for: user.id,
+                by: nil,
+                audit: .system("command line")
+            )
             print(created.token)
             await services.database.close()
         }

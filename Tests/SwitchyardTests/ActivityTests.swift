@@ -7,7 +7,10 @@ import Testing
 struct ActivityTests {
     @Test("housekeeping keeps activity and finished mail for their retention; queued mail stays")
     func retention() async throws {
-        try await TestApp.run(configure: { $0.activityRetentionDays = 30; $0.outboxRetentionDays = 7 }) { app in
+        try await TestApp.run(configure: {
+            $0.activityRetentionDays = 30
+            $0.outboxRetentionDays = 7
+        }) { app in
             // Old: an entry, a sent message and a queued one, 40 days back.
             _ = try await app.makeUser("old@example.com", role: .member)  // an activity entry and a welcome message
             try await app.database.write { tx in
@@ -62,8 +65,12 @@ struct ActivityTests {
     @Test("the export holds every change made through the API, escaped, with filters")
     func export() async throws {
         try await TestApp.run { app in
-            let created = try await app.request(.post, "/v1/users", token: app.ownerToken,
-                                                json: #"{"email": "eve@example.com", "name": "=cmd|' /C calc'!A0", "role": "member"}"#)
+            let created = try await app.request(
+                .post,
+                "/v1/users",
+                token: app.ownerToken,
+                json: #"{"email": "eve@example.com", "name": "=cmd|' /C calc'!A0", "role": "member"}"#
+            )
             #expect(created.status == .created)
             let csv = try await app.request(.get, "/v1/activity.csv?action=user.created", token: app.ownerToken)
             #expect(csv.status == .ok)
@@ -87,8 +94,13 @@ struct ActivityTests {
             let first = try #require(page["data"] as? [[String: Any]])
             #expect(first.count == 3)
             let after = try #require(page["next_after"] as? String)
-            let rest = try #require(try await app.request(.get, "/v1/activity?action=workspace.created&limit=3&after=\(after)",
-                                                          token: app.ownerToken)["data"] as? [[String: Any]])
+            let rest = try #require(
+                try await app.request(
+                    .get,
+                    "/v1/activity?action=workspace.created&limit=3&after=\(after)",
+                    token: app.ownerToken
+                )["data"] as? [[String: Any]]
+            )
             // Five through the API plus the sandbox made directly by the test fixture.
             #expect(first.count + rest.count == 6)
             let ids = (first + rest).compactMap { $0["id"] as? String }

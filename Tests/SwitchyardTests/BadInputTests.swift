@@ -106,10 +106,26 @@ struct BadInputTests {
             let wrongOnCollection = try await app.request(.put, "/v1/workspaces/\(app.liveWorkspace.id)/object-types", token: app.ownerToken)
             wrongOnCollection.expectProblem(.methodNotAllowed, "method-not-allowed")
             #expect(wrongOnCollection.headers[.allow] == "GET, POST")
-            try await app.request(.get, "/v1/workspaces?limit=0", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "limit")
-            try await app.request(.get, "/v1/workspaces?limit=abc", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "limit")
-            try await app.request(.get, "/v1/activity?since=yesterday", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "since")
-            try await app.request(.get, "/v1/outbox?status=lost", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "status")
+            try await app.request(.get, "/v1/workspaces?limit=0", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "limit"
+            )
+            try await app.request(.get, "/v1/workspaces?limit=abc", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "limit"
+            )
+            try await app.request(.get, "/v1/activity?since=yesterday", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "since"
+            )
+            try await app.request(.get, "/v1/outbox?status=lost", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "status"
+            )
         }
     }
 
@@ -135,8 +151,10 @@ struct BadInputTests {
         #expect(RFC3339.parse("2026-01-31t09:30:00.5+02:00") == Date(timeIntervalSince1970: 1_769_844_600.5))
         #expect(RFC3339.parse("0999-06-15T00:00:00Z").map(RFC3339.format) == "0999-06-15T00:00:00.000Z")
         #expect(RFC3339.parse("1582-10-10T00:00:00Z").map(RFC3339.format) == "1582-10-10T00:00:00.000Z")
-        for bad in ["2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01",
-                    "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+2:00", "tomorrow"] {
+        for bad in [
+            "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z", "0000-01-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01",
+            "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+2:00", "tomorrow",
+        ] {
             #expect(RFC3339.parse(bad) == nil, "\(bad)")
         }
     }

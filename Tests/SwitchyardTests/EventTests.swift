@@ -28,14 +28,22 @@ struct EventTests {
     func hostEvents() async throws {
         try await TestApp.run { app in
             let path = "\(app.workspacePath)/events"
-            let first = try await app.request(.post, path, token: app.ownerToken,
-                                              json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
-                                              headers: [.idempotencyKey: "pay-7"])
+            let first = try await app.request(
+                .post,
+                path,
+                token: app.ownerToken,
+                json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
+                headers: [.idempotencyKey: "pay-7"]
+            )
             #expect(first.status == .created)
             #expect((first["data"] as? [String: Any])?["invoiceId"] as? String == "INV-7", "keys of event data are kept as written")
-            let again = try await app.request(.post, path, token: app.ownerToken,
-                                              json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
-                                              headers: [.idempotencyKey: "pay-7"])
+            let again = try await app.request(
+                .post,
+                path,
+                token: app.ownerToken,
+                json: #"{"type": "invoice.paid", "data": {"invoiceId": "INV-7", "amount": 120}}"#,
+                headers: [.idempotencyKey: "pay-7"]
+            )
             #expect(again["id"] as? String == first["id"] as? String)
             #expect(try await app.count("events") == 1)
             try await app.request(.post, path, token: app.ownerToken, json: #"{"type": "Invoice Paid"}"#)
@@ -59,8 +67,13 @@ struct EventTests {
             let ids = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                 for _ in 0..<24 {
                     group.addTask {
-                        let response = try await app.request(.post, path, token: app.ownerToken, json: #"{"type": "invoice.paid"}"#,
-                                                             headers: [.idempotencyKey: "same"])
+                        let response = try await app.request(
+                            .post,
+                            path,
+                            token: app.ownerToken,
+                            json: #"{"type": "invoice.paid"}"#,
+                            headers: [.idempotencyKey: "same"]
+                        )
                         return (response.status, response["id"] as? String)
                     }
                 }
@@ -82,7 +95,11 @@ struct EventTests {
             var types: [String] = []
             var after: String?
             repeat {
-                let page = try await app.request(.get, "\(app.workspacePath)/events?limit=2" + (after.map { "&after=\($0)" } ?? ""), token: app.ownerToken)
+                let page = try await app.request(
+                    .get,
+                    "\(app.workspacePath)/events?limit=2" + (after.map { "&after=\($0)" } ?? ""),
+                    token: app.ownerToken
+                )
                 types += (page["data"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
                 after = page["next_after"] as? String
             } while after != nil

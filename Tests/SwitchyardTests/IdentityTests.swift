@@ -26,7 +26,9 @@ struct IdentityTests {
             let (_, admin) = try await app.makeUser("adm@example.com", role: .admin)
             let (_, integrations) = try await app.makeUser("int@example.com", role: .integrationAdmin)
             let (_, developer) = try await app.makeUser("dev@example.com", role: .developer)
-            #expect(try await app.request(.post, "/v1/users", token: admin, json: #"{"email": "a@example.com", "role": "member"}"#).status == .created)
+            #expect(
+                try await app.request(.post, "/v1/users", token: admin, json: #"{"email": "a@example.com", "role": "member"}"#).status == .created
+            )
             try await app.request(.post, "/v1/users", token: admin, json: #"{"email": "b@example.com", "role": "owner"}"#)
                 .expectProblem(.forbidden, "forbidden")
             try await app.request(.post, "/v1/users", token: integrations, json: #"{"email": "c@example.com", "role": "member"}"#)
@@ -40,8 +42,12 @@ struct IdentityTests {
     @Test("creating a user returns a generated password once, queues a welcome mail, and records the change")
     func createUser() async throws {
         try await TestApp.run { app in
-            let created = try await app.request(.post, "/v1/users", token: app.ownerToken,
-                                                json: #"{"email": "Ann@Example.com", "name": "Ann", "role": "integration_admin"}"#)
+            let created = try await app.request(
+                .post,
+                "/v1/users",
+                token: app.ownerToken,
+                json: #"{"email": "Ann@Example.com", "name": "Ann", "role": "integration_admin"}"#
+            )
             #expect(created.status == .created)
             let password = try #require(created["password"] as? String)
             let user = try #require(created["user"] as? [String: Any])
@@ -84,7 +90,10 @@ struct IdentityTests {
             let entries = try #require(log["data"] as? [[String: Any]])
             #expect(entries.count == 2)
             #expect(!log.body.contains("wrong password!"))
-            #expect(try await app.request(.post, "/v1/sessions", json: #"{"email": "bob@example.com", "password": "correct horse battery"}"#).status == .created)
+            #expect(
+                try await app.request(.post, "/v1/sessions", json: #"{"email": "bob@example.com", "password": "correct horse battery"}"#).status
+                    == .created
+            )
         }
     }
 
@@ -104,7 +113,10 @@ struct IdentityTests {
             #expect(retryAfter > 0 && retryAfter <= 15 * 60)
             // Another email is not affected.
             _ = try await app.makeUser("cy@example.com", role: .member)
-            #expect(try await app.request(.post, "/v1/sessions", json: #"{"email": "cy@example.com", "password": "correct horse battery"}"#).status == .created)
+            #expect(
+                try await app.request(.post, "/v1/sessions", json: #"{"email": "cy@example.com", "password": "correct horse battery"}"#).status
+                    == .created
+            )
             let log = try await app.request(.get, "/v1/activity?action=session.throttled", token: app.ownerToken)
             #expect((log["data"] as? [Any])?.count == 1)
 
@@ -159,7 +171,9 @@ struct IdentityTests {
                 .expectProblem(.unprocessableContent, "idempotency-key-reused", field: "Idempotency-Key")
             // Keys are per caller: another caller's same key creates its own workspace.
             let (_, adminToken) = try await app.makeUser("admin@example.com", role: .admin)
-            #expect(try await app.request(.post, "/v1/workspaces", token: adminToken, json: #"{"name": "Entity 7"}"#, headers: key).status == .created)
+            #expect(
+                try await app.request(.post, "/v1/workspaces", token: adminToken, json: #"{"name": "Entity 7"}"#, headers: key).status == .created
+            )
             #expect(try await app.count("workspaces") == before + 2)
         }
     }

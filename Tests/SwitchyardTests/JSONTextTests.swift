@@ -31,10 +31,16 @@ struct JSONTextTests {
         // ("-3.5045398957955205e+18"), reads back as .int through Foundation too; so the round
         // trip is compared with Foundation's, and must be stable from the second pass on.
         let again = try? JSONValue.parse(text: serialized)
-        #expect(again == (try? JSONDecoder().decode(JSONValue.self, from: Data(serialized.utf8))),
-                "round trip of \(text.debugDescription)", sourceLocation: sourceLocation)
-        #expect(again.map { try? JSONValue.parse(text: $0.serialized()) } == again, "second round trip of \(text.debugDescription)",
-                sourceLocation: sourceLocation)
+        #expect(
+            again == (try? JSONDecoder().decode(JSONValue.self, from: Data(serialized.utf8))),
+            "round trip of \(text.debugDescription)",
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            again.map { try? JSONValue.parse(text: $0.serialized()) } == again,
+            "second round trip of \(text.debugDescription)",
+            sourceLocation: sourceLocation
+        )
     }
 
     static let edgeCases: [String] = [
@@ -72,7 +78,8 @@ struct JSONTextTests {
     @Test("damaged documents: refused with an offset inside the input, or accepted only as Foundation reads them")
     func damagedDocuments() {
         var generator = DocumentGenerator(seed: 7)
-        var accepted = 0, refused = 0
+        var accepted = 0
+        var refused = 0
         for _ in 0..<2000 {
             var bytes = Array(generator.document().utf8)
             for _ in 0...generator.below(3) {
@@ -134,7 +141,10 @@ struct JSONTextTests {
             "b": .int(1), "B": .int(2), "a10": .int(3), "a9": .int(4), "é": .int(5), "z": .int(6), "Z": .int(7),
             "_": .int(8), "ä": .null, "😀": .null, "Ａ": .null, "": .null, "e\u{301}x": .null, "f": .null,
         ])
-        #expect(keys.serialized() == "{\"\":null,\"B\":2,\"Z\":7,\"_\":8,\"a10\":3,\"a9\":4,\"b\":1,\"e\u{301}x\":null,\"f\":null,\"z\":6,\"ä\":null,\"é\":5,\"Ａ\":null,\"😀\":null}")
+        #expect(
+            keys.serialized()
+                == "{\"\":null,\"B\":2,\"Z\":7,\"_\":8,\"a10\":3,\"a9\":4,\"b\":1,\"e\u{301}x\":null,\"f\":null,\"z\":6,\"ä\":null,\"é\":5,\"Ａ\":null,\"😀\":null}"
+        )
         #expect(keys.serialized() == keys.foundationText)
         let text: JSONValue = .string("a\"\\/\n\t\r\u{8}\u{c}\u{0}\u{1}\u{1f}\u{7f}\u{2028}é😀")
         #expect(text.serialized() == "\"a\\\"\\\\/\\n\\t\\r\\b\\f\\u0000\\u0001\\u001f\u{7f}\u{2028}é😀\"")
@@ -177,7 +187,7 @@ struct JSONTextTests {
 
 /// Random JSON texts from a seeded SplitMix64, written the many ways JSON allows (escapes, number
 /// spellings, whitespace) so both parsers see the same unusual input.
-fileprivate struct DocumentGenerator {
+private struct DocumentGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
 
@@ -248,7 +258,8 @@ fileprivate struct DocumentGenerator {
             return value
         case 1: return Double(below(1_000_000)) / pick([1, 10, 100, 1000, 3, 7]) * pick([1, -1])
         case 2: return Double(sign: chance(50) ? .minus : .plus, exponent: below(2098) - 1074, significand: 1 + Double(below(1000)) / 1000)
-        default: return pick([0.1, 0.2, 0.3, 1e-7, 1e21, .leastNonzeroMagnitude, 2.2250738585072014e-308, .greatestFiniteMagnitude, 0x1p53, 1e300, 0.5])
+        default:
+            return pick([0.1, 0.2, 0.3, 1e-7, 1e21, .leastNonzeroMagnitude, 2.2250738585072014e-308, .greatestFiniteMagnitude, 0x1p53, 1e300, 0.5])
         }
     }
 

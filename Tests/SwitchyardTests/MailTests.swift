@@ -60,8 +60,18 @@ struct MailTests {
 
     @Test("messages render as RFC 5322 with dot-stuffing and encoded headers")
     func rendering() {
-        let message = MailMessage(id: "msg_1", recipient: "ann@example.com", subject: "Grüße", body: "line\n.\n..x",
-                                  status: .queued, attempts: 0, nextAttemptAt: Date(), lastError: nil, createdAt: Date(), sentAt: nil)
+        let message = MailMessage(
+            id: "msg_1",
+            recipient: "ann@example.com",
+            subject: "Grüße",
+            body: "line\n.\n..x",
+            status: .queued,
+            attempts: 0,
+            nextAttemptAt: Date(),
+            lastError: nil,
+            createdAt: Date(),
+            sentAt: nil
+        )
         let text = MailFormat.render(message, from: "Switchyard <hub@example.com>", date: Date(timeIntervalSince1970: 0))
         #expect(text.contains("Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n"))
         #expect(text.contains("Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"))
@@ -132,8 +142,10 @@ struct SMTPURLTests {
 
     @Test("malformed URLs are refused")
     func malformed() {
-        for text in ["http://smtp.example.com", "smtp:///nohost", "smtp+tls://smtp.example.com", "smtp://smtp.example.com:0",
-                     "smtp://smtp.example.com/path", "smtp://smtp.example.com#x", "not a url"] {
+        for text in [
+            "http://smtp.example.com", "smtp:///nohost", "smtp+tls://smtp.example.com", "smtp://smtp.example.com:0",
+            "smtp://smtp.example.com/path", "smtp://smtp.example.com#x", "not a url",
+        ] {
             refused(text, saying: "--smtp-url")
         }
         refused("smtps://:s3cret@smtp.example.com", saying: "no user")
@@ -194,8 +206,18 @@ struct SMTPStartTLSTests {
             }
             let url = try SMTPURL(parsing: "smtp+starttls://ann:s3cret@127.0.0.1:\(server.port)?ca=\(try CAFile.path())")
             let client = SMTPClient(url: url, from: "hub@example.com")
-            let message = MailMessage(id: "msg_1", recipient: "ann@example.com", subject: "Hi", body: "Hello",
-                                      status: .queued, attempts: 0, nextAttemptAt: Date(), lastError: nil, createdAt: Date(), sentAt: nil)
+            let message = MailMessage(
+                id: "msg_1",
+                recipient: "ann@example.com",
+                subject: "Hi",
+                body: "Hello",
+                status: .queued,
+                attempts: 0,
+                nextAttemptAt: Date(),
+                lastError: nil,
+                createdAt: Date(),
+                sentAt: nil
+            )
             let error = await #expect(throws: SMTPError.self) { try await client.send(message, date: Date()) }
             #expect(error?.description == "the SMTP server sent data after agreeing to STARTTLS; refusing to go on")
             #expect(server.commands().allSatisfy { $0 == "EHLO switchyard" || $0 == "STARTTLS" }, "\(server.commands())")
@@ -279,7 +301,8 @@ final class ScriptedSMTPServer: Sendable {
             var incoming = unwrapInboundIn(data)
             buffer.writeBuffer(&incoming)
             while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")),
-                  let line = buffer.readString(length: newline + 1 - buffer.readerIndex) {
+                let line = buffer.readString(length: newline + 1 - buffer.readerIndex)
+            {
                 let command = line.trimmingCharacters(in: .newlines)
                 received.withLockedValue { $0.append(command) }
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: script(command))), promise: nil)

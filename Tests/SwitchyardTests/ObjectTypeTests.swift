@@ -5,26 +5,26 @@ import Testing
 
 /// A work order as ServiceChannel's subscribers see one: status, trade, category, and notes.
 let workOrderType = #"""
-{"key": "work_order", "name": "Work order", "description": "A job at a site", "fields": [
-  {"key": "number", "type": "text", "required": true, "unique": true},
-  {"key": "status", "type": "enum", "options": ["open", "in_progress", "completed"], "required": true, "default": "open"},
-  {"key": "trade", "type": "text"},
-  {"key": "category", "type": "enum", "options": ["repair", "maintenance", "emergency"]},
-  {"key": "nte", "label": "Not to exceed", "type": "number"},
-  {"key": "priority", "type": "integer", "default": 3},
-  {"key": "urgent", "type": "boolean"},
-  {"key": "scheduled_on", "type": "date"},
-  {"key": "contact", "type": "email"},
-  {"key": "details", "type": "json"}
-]}
-"""#
+    {"key": "work_order", "name": "Work order", "description": "A job at a site", "fields": [
+      {"key": "number", "type": "text", "required": true, "unique": true},
+      {"key": "status", "type": "enum", "options": ["open", "in_progress", "completed"], "required": true, "default": "open"},
+      {"key": "trade", "type": "text"},
+      {"key": "category", "type": "enum", "options": ["repair", "maintenance", "emergency"]},
+      {"key": "nte", "label": "Not to exceed", "type": "number"},
+      {"key": "priority", "type": "integer", "default": 3},
+      {"key": "urgent", "type": "boolean"},
+      {"key": "scheduled_on", "type": "date"},
+      {"key": "contact", "type": "email"},
+      {"key": "details", "type": "json"}
+    ]}
+    """#
 
 let noteType = #"""
-{"key": "note", "name": "Note", "fields": [
-  {"key": "work_order", "type": "reference", "reference": "work_order", "required": true},
-  {"key": "body", "type": "text", "required": true}
-]}
-"""#
+    {"key": "note", "name": "Note", "fields": [
+      {"key": "work_order", "type": "reference", "reference": "work_order", "required": true},
+      {"key": "body", "type": "text", "required": true}
+    ]}
+    """#
 
 extension TestApp {
     var workspacePath: String { "/v1/workspaces/\(liveWorkspace.id)" }
@@ -67,20 +67,42 @@ struct ObjectTypeTests {
             let list = try await app.request(.get, "\(app.workspacePath)/object-types", token: app.ownerToken)
             #expect((list["data"] as? [[String: Any]])?.map { $0["key"] as? String } == ["work_order"])
 
-            #expect(try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
-                                          json: #"{"name": "Job"}"#)["name"] as? String == "Job")
+            #expect(
+                try await app.request(
+                    .patch,
+                    "\(app.workspacePath)/object-types/work_order",
+                    token: app.ownerToken,
+                    json: #"{"name": "Job"}"#
+                )["name"] as? String == "Job"
+            )
             // A description may run over several lines; other control characters are refused.
-            let described = try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
-                                                  json: #"{"description": "A job at a site.\n\nOpened by the store."}"#)
+            let described = try await app.request(
+                .patch,
+                "\(app.workspacePath)/object-types/work_order",
+                token: app.ownerToken,
+                json: #"{"description": "A job at a site.\n\nOpened by the store."}"#
+            )
             #expect(described["description"] as? String == "A job at a site.\n\nOpened by the store.")
-            try await app.request(.patch, "\(app.workspacePath)/object-types/work_order", token: app.ownerToken,
-                                  json: #"{"description": "bell\u0007"}"#).expectProblem(.unprocessableContent, "validation-failed", field: "description")
-            let added = try await app.request(.post, "\(app.workspacePath)/object-types/work_order/fields", token: app.ownerToken,
-                                              json: #"{"key": "site", "type": "text"}"#)
+            try await app.request(
+                .patch,
+                "\(app.workspacePath)/object-types/work_order",
+                token: app.ownerToken,
+                json: #"{"description": "bell\u0007"}"#
+            ).expectProblem(.unprocessableContent, "validation-failed", field: "description")
+            let added = try await app.request(
+                .post,
+                "\(app.workspacePath)/object-types/work_order/fields",
+                token: app.ownerToken,
+                json: #"{"key": "site", "type": "text"}"#
+            )
             #expect(added.status == .created)
             try await app.createWorkOrder(#"{"number": "WO-1", "site": "Store 12", "trade": "HVAC"}"#)
-            let relabelled = try await app.request(.patch, "\(app.workspacePath)/object-types/work_order/fields/site", token: app.ownerToken,
-                                                   json: #"{"label": "Store"}"#)
+            let relabelled = try await app.request(
+                .patch,
+                "\(app.workspacePath)/object-types/work_order/fields/site",
+                token: app.ownerToken,
+                json: #"{"label": "Store"}"#
+            )
             #expect((relabelled["fields"] as? [[String: Any]])?.last?["label"] as? String == "Store")
             let removed = try await app.request(.delete, "\(app.workspacePath)/object-types/work_order/fields/site", token: app.ownerToken)
             #expect(removed.status == .ok)
@@ -101,8 +123,12 @@ struct ObjectTypeTests {
             let path = "\(app.workspacePath)/object-types/work_order/fields"
             try await app.request(.post, path, token: app.ownerToken, json: #"{"key": "region", "type": "text", "required": true}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "default")
-            let added = try await app.request(.post, path, token: app.ownerToken,
-                                              json: #"{"key": "region", "type": "text", "required": true, "default": "north"}"#)
+            let added = try await app.request(
+                .post,
+                path,
+                token: app.ownerToken,
+                json: #"{"key": "region", "type": "text", "required": true, "default": "north"}"#
+            )
             #expect(added.status == .created)
             let list = try await app.request(.get, "\(app.workspacePath)/records/work_order?filter[region]=north", token: app.ownerToken)
             #expect((list["data"] as? [Any])?.count == 2)
@@ -129,7 +155,11 @@ struct ObjectTypeTests {
                 (#"{"key": "w", "name": "W", "fields": [{"key": "n", "type": "integer", "default": "three"}]}"#, "fields[0].default"),
             ]
             for (body, field) in cases {
-                try await app.request(.post, path, token: app.ownerToken, json: body).expectProblem(.unprocessableContent, "validation-failed", field: field)
+                try await app.request(.post, path, token: app.ownerToken, json: body).expectProblem(
+                    .unprocessableContent,
+                    "validation-failed",
+                    field: field
+                )
             }
             #expect(try await app.count("object_types") == 0)
             try await app.createWorkOrderType()
@@ -148,7 +178,11 @@ struct ObjectTypeTests {
         }
         try await TestApp.run { app in
             let path = "\(app.workspacePath)/object-types"
-            try await app.request(.post, path, token: app.ownerToken, json: definition(151)).expectProblem(.unprocessableContent, "validation-failed", field: "fields")
+            try await app.request(.post, path, token: app.ownerToken, json: definition(151)).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "fields"
+            )
             #expect(try await app.request(.post, path, token: app.ownerToken, json: definition(150)).status == .created)
             try await app.request(.post, "\(path)/wide/fields", token: app.ownerToken, json: #"{"key": "f151", "type": "text"}"#)
                 .expectProblem(.unprocessableContent, "validation-failed")
@@ -168,8 +202,12 @@ struct ObjectTypeTests {
             let types = "\(app.workspacePath)/object-types"
             #expect(try await app.request(.post, types, token: app.ownerToken, json: noteType).status == .created)
             let order = try #require(try await app.createWorkOrder(#"{"number": "WO-1"}"#)["id"] as? String)
-            let note = try await app.request(.post, "\(app.workspacePath)/records/note", token: app.ownerToken,
-                                             json: #"{"fields": {"work_order": "\#(order)", "body": "Tech on site"}}"#)
+            let note = try await app.request(
+                .post,
+                "\(app.workspacePath)/records/note",
+                token: app.ownerToken,
+                json: #"{"fields": {"work_order": "\#(order)", "body": "Tech on site"}}"#
+            )
             let noteID = try #require(note["id"] as? String)
             let events = try await app.count("events")
 

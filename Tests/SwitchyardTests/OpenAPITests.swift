@@ -1,7 +1,7 @@
 import Foundation
+import Hummingbird
 import Testing
 
-import Hummingbird
 @testable import Switchyard
 
 /// docs/openapi.yaml describes every route the router serves: a route added without its

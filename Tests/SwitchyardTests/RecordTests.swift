@@ -11,7 +11,8 @@ struct RecordTests {
         try await TestApp.run { app in
             try await app.createWorkOrderType()
             let created = try await app.createWorkOrder(
-                #"{"number": "WO-1", "trade": "PLUMBING", "category": "repair", "nte": 250.5, "urgent": true, "scheduled_on": "2026-12-01", "contact": "Site@Example.com", "details": {"floorPlan": [1, 2]}}"#)
+                #"{"number": "WO-1", "trade": "PLUMBING", "category": "repair", "nte": 250.5, "urgent": true, "scheduled_on": "2026-12-01", "contact": "Site@Example.com", "details": {"floorPlan": [1, 2]}}"#
+            )
             #expect(created.status == .created)
             let fields = try #require(created["fields"] as? [String: Any])
             #expect(fields["status"] as? String == "open")
@@ -58,9 +59,13 @@ struct RecordTests {
             for (fields, path) in cases {
                 try await app.createWorkOrder(fields).expectProblem(.unprocessableContent, "validation-failed", field: path)
             }
-            try await app.request(.post, "\(app.workspacePath)/records/note", token: app.ownerToken,
-                                  json: #"{"fields": {"work_order": "rec_01ARZ3NDEKTSV4RRFFQ69G5FAV", "body": "hi"}}"#)
-                .expectProblem(.unprocessableContent, "validation-failed", field: "fields.work_order")
+            try await app.request(
+                .post,
+                "\(app.workspacePath)/records/note",
+                token: app.ownerToken,
+                json: #"{"fields": {"work_order": "rec_01ARZ3NDEKTSV4RRFFQ69G5FAV", "body": "hi"}}"#
+            )
+            .expectProblem(.unprocessableContent, "validation-failed", field: "fields.work_order")
             try await app.request(.post, "\(app.workspacePath)/records/work_order", token: app.ownerToken, json: #"{"number": "WO-1"}"#)
                 .expectProblem(.unprocessableContent, "validation-failed", field: "number")
             try await app.request(.post, "\(app.workspacePath)/records/nothing", token: app.ownerToken, json: #"{"fields": {}}"#)
@@ -88,8 +93,12 @@ struct RecordTests {
             try await app.createWorkOrderType()
             try await app.request(.post, "\(app.workspacePath)/object-types", token: app.ownerToken, json: noteType)
             let order = try #require(try await app.createWorkOrder(#"{"number": "WO-1"}"#)["id"] as? String)
-            let note = try await app.request(.post, "\(app.workspacePath)/records/note", token: app.ownerToken,
-                                             json: #"{"fields": {"work_order": "\#(order)", "body": "Tech on site at 9"}}"#)
+            let note = try await app.request(
+                .post,
+                "\(app.workspacePath)/records/note",
+                token: app.ownerToken,
+                json: #"{"fields": {"work_order": "\#(order)", "body": "Tech on site at 9"}}"#
+            )
             #expect(note.status == .created)
             let notes = try await app.request(.get, "\(app.workspacePath)/records/note?filter[work_order]=\(order)", token: app.ownerToken)
             #expect((notes["data"] as? [Any])?.count == 1)
@@ -116,7 +125,10 @@ struct RecordTests {
             #expect(try await numbers("filter[nte]=300") == ["WO-3"])
             // Names percent-encoded, as browsers and Python send them.
             #expect(try await numbers("filter%5Bstatus%5D=in_progress") == ["WO-1"])
-            try await app.request(.get, "\(base)?filter[status]=lost", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
+            try await app.request(.get, "\(base)?filter[status]=lost", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed"
+            )
             #expect(try await numbers("sort=-nte&limit=2") == ["WO-5", "WO-4"])
             #expect(try await numbers("sort=-created_at&limit=3") == ["WO-5", "WO-4", "WO-3"])
 
@@ -126,7 +138,11 @@ struct RecordTests {
                 seen = []
                 after = nil
                 repeat {
-                    let page = try await app.request(.get, "\(base)?sort=\(sort)&limit=4" + (after.map { "&after=\($0)" } ?? ""), token: app.ownerToken)
+                    let page = try await app.request(
+                        .get,
+                        "\(base)?sort=\(sort)&limit=4" + (after.map { "&after=\($0)" } ?? ""),
+                        token: app.ownerToken
+                    )
                     seen += (page["data"] as? [[String: Any]] ?? []).compactMap { ($0["fields"] as? [String: Any])?["number"] as? String }
                     after = page["next_after"] as? String
                 } while after != nil
@@ -134,7 +150,11 @@ struct RecordTests {
             }
             try await app.request(.get, "\(base)?filter[colour]=red", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
             try await app.request(.get, "\(base)?filter[nte]=lots", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed")
-            try await app.request(.get, "\(base)?sort=colour", token: app.ownerToken).expectProblem(.unprocessableContent, "validation-failed", field: "sort")
+            try await app.request(.get, "\(base)?sort=colour", token: app.ownerToken).expectProblem(
+                .unprocessableContent,
+                "validation-failed",
+                field: "sort"
+            )
         }
     }
 
@@ -150,7 +170,11 @@ struct RecordTests {
                 #expect(try await app.createWorkOrder("{\(body.joined(separator: ", "))}").status == .created)
             }
             func page(_ sort: String, _ limit: Int, _ after: String?) async throws -> (ids: [String], next: String?) {
-                let page = try await app.request(.get, "\(base)?sort=\(sort)&limit=\(limit)" + (after.map { "&after=\($0)" } ?? ""), token: app.ownerToken)
+                let page = try await app.request(
+                    .get,
+                    "\(base)?sort=\(sort)&limit=\(limit)" + (after.map { "&after=\($0)" } ?? ""),
+                    token: app.ownerToken
+                )
                 #expect(page.status == .ok, "\(page.body)")
                 return ((page["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }, page["next_after"] as? String)
             }
@@ -170,16 +194,23 @@ struct RecordTests {
             }
             // Duplicate values and unset fields in every sorted field; updated_at in groups of four.
             for n in 0..<12 {
-                try await create(["trade": [#""hvac""#, nil, #""plumbing""#, #""hvac""#, #""electrical""#, nil][n % 6],
-                                  "nte": ["100", nil, "250.5", "100", "-3", nil, "100"][n % 7], "urgent": ["true", "false", nil][n % 3],
-                                  "category": [#""repair""#, nil, #""emergency""#, #""repair""#, #""maintenance""#][n % 5]].compactMapValues { $0 })
+                try await create(
+                    [
+                        "trade": [#""hvac""#, nil, #""plumbing""#, #""hvac""#, #""electrical""#, nil][n % 6],
+                        "nte": ["100", nil, "250.5", "100", "-3", nil, "100"][n % 7], "urgent": ["true", "false", nil][n % 3],
+                        "category": [#""repair""#, nil, #""emergency""#, #""repair""#, #""maintenance""#][n % 5],
+                    ].compactMapValues { $0 }
+                )
                 if n % 4 == 3 { app.clock.advance(by: 1) }
             }
             // The field each sort reads, and values that sort first and last when ascending.
-            let sorts: [(sort: String, field: String, low: String, high: String)] = ["", "-"].flatMap { dir in [
-                ("\(dir)trade", "trade", #""aaa""#, #""zzz""#), ("\(dir)nte", "nte", "-1000", "1000"), ("\(dir)urgent", "urgent", "false", "true"),
-                ("\(dir)category", "category", #""emergency""#, #""repair""#), ("\(dir)updated_at", "trade", #""aaa""#, #""zzz""#),
-            ] }
+            let sorts: [(sort: String, field: String, low: String, high: String)] = ["", "-"].flatMap { dir in
+                [
+                    ("\(dir)trade", "trade", #""aaa""#, #""zzz""#), ("\(dir)nte", "nte", "-1000", "1000"),
+                    ("\(dir)urgent", "urgent", "false", "true"),
+                    ("\(dir)category", "category", #""emergency""#, #""repair""#), ("\(dir)updated_at", "trade", #""aaa""#, #""zzz""#),
+                ]
+            }
             for (sort, _, _, _) in sorts {
                 let unpaged = try await page(sort, 200, nil).ids
                 #expect(unpaged.count == 12 && Set(unpaged).count == 12, "sort \(sort)")
@@ -197,9 +228,16 @@ struct RecordTests {
                     field != "trade" && field != "nte" ? value : value.hasPrefix("\"") ? "\(value.dropLast())\(round)\"" : "\(value)\(round)"
                 }
                 let n = before.count
-                let changes = [(before[1], vary(low)), (before[4], vary(high)), (before[n - 1], vary(low)), (before[n - 2], vary(high)), (before[n - 3], "null")]
+                let changes = [
+                    (before[1], vary(low)), (before[4], vary(high)), (before[n - 1], vary(low)), (before[n - 2], vary(high)), (before[n - 3], "null"),
+                ]
                 for (id, value) in changes {
-                    let patched = try await app.request(.patch, "\(base)/\(id)", token: app.ownerToken, json: #"{"fields": {"\#(field)": \#(value)}}"#)
+                    let patched = try await app.request(
+                        .patch,
+                        "\(base)/\(id)",
+                        token: app.ownerToken,
+                        json: #"{"fields": {"\#(field)": \#(value)}}"#
+                    )
                     #expect(patched.status == .ok, "\(patched.body)")
                 }
                 #expect(try await app.request(.delete, "\(base)/\(before[2])", token: app.ownerToken).status == .noContent)
@@ -220,24 +258,29 @@ struct RecordTests {
             let base = "\(app.workspacePath)/records/work_order"
             let id = ID.make("rec")
             func keyset(_ json: String) -> String {
-                "k." + Data(json.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                "k."
+                    + Data(json.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
                     .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
             }
             let page = try await app.request(.get, "\(base)?sort=trade&limit=1", token: app.ownerToken)
             let last = try #require((page["data"] as? [[String: Any]])?.first?["id"] as? String)
             #expect(page["next_after"] as? String == keyset(#"["hvac","\#(last)"]"#))
-            let valid = [("trade", keyset(#"["hvac","\#(id)"]"#)), ("-nte", keyset(#"[2.5,"\#(id)"]"#)), ("nte", keyset(#"[null,"\#(id)"]"#)),
-                         ("urgent", keyset(#"[1,"\#(id)"]"#)), ("updated_at", keyset(#"[1790000000000,"\#(id)"]"#)), ("created_at", id)]
+            let valid = [
+                ("trade", keyset(#"["hvac","\#(id)"]"#)), ("-nte", keyset(#"[2.5,"\#(id)"]"#)), ("nte", keyset(#"[null,"\#(id)"]"#)),
+                ("urgent", keyset(#"[1,"\#(id)"]"#)), ("updated_at", keyset(#"[1790000000000,"\#(id)"]"#)), ("created_at", id),
+            ]
             for (sort, after) in valid {
                 let answer = try await app.request(.get, "\(base)?sort=\(sort)&after=\(after)", token: app.ownerToken)
                 #expect(answer.status == .ok, "\(sort) \(after): \(answer.body)")
             }
-            let invalid = [("trade", "o.5"), ("trade", "k.!!!"), ("trade", "k."), ("trade", keyset("not json")), ("trade", keyset(#"["hvac"]"#)),
-                           ("trade", keyset(#"["hvac","\#(id)",1]"#)), ("trade", keyset(#"{"hvac":"\#(id)"}"#)), ("trade", keyset(#"["hvac","rec_1"]"#)),
-                           ("trade", keyset(#"[1,"\#(id)"]"#)), ("trade", keyset(#"["hvac","\#(id)"]"#) + "%3D"), ("trade", id),
-                           ("nte", keyset(#"["1","\#(id)"]"#)), ("urgent", keyset(#"[2,"\#(id)"]"#)), ("urgent", keyset(#"[true,"\#(id)"]"#)),
-                           ("updated_at", keyset(#"[null,"\#(id)"]"#)), ("updated_at", keyset(#"[1.5,"\#(id)"]"#)),
-                           ("created_at", keyset(#"["hvac","\#(id)"]"#))]
+            let invalid = [
+                ("trade", "o.5"), ("trade", "k.!!!"), ("trade", "k."), ("trade", keyset("not json")), ("trade", keyset(#"["hvac"]"#)),
+                ("trade", keyset(#"["hvac","\#(id)",1]"#)), ("trade", keyset(#"{"hvac":"\#(id)"}"#)), ("trade", keyset(#"["hvac","rec_1"]"#)),
+                ("trade", keyset(#"[1,"\#(id)"]"#)), ("trade", keyset(#"["hvac","\#(id)"]"#) + "%3D"), ("trade", id),
+                ("nte", keyset(#"["1","\#(id)"]"#)), ("urgent", keyset(#"[2,"\#(id)"]"#)), ("urgent", keyset(#"[true,"\#(id)"]"#)),
+                ("updated_at", keyset(#"[null,"\#(id)"]"#)), ("updated_at", keyset(#"[1.5,"\#(id)"]"#)),
+                ("created_at", keyset(#"["hvac","\#(id)"]"#)),
+            ]
             for (sort, after) in invalid {
                 try await app.request(.get, "\(base)?sort=\(sort)&after=\(after)", token: app.ownerToken)
                     .expectProblem(.unprocessableContent, "validation-failed", field: "after")
@@ -251,8 +294,13 @@ struct RecordTests {
             try await app.createWorkOrderType()
             let id = try #require(try await app.createWorkOrder(#"{"number": "WO-1", "trade": "HVAC"}"#)["id"] as? String)
             let path = "\(app.workspacePath)/records/work_order/\(id)"
-            let updated = try await app.request(.patch, path, token: app.ownerToken, json: #"{"fields": {"status": "completed", "trade": null}}"#,
-                                                headers: [.ifMatch: "\"1\""])
+            let updated = try await app.request(
+                .patch,
+                path,
+                token: app.ownerToken,
+                json: #"{"fields": {"status": "completed", "trade": null}}"#,
+                headers: [.ifMatch: "\"1\""]
+            )
             #expect(updated.status == .ok, "\(updated.body)")
             #expect(updated["version"] as? Int == 2)
             #expect(updated.headers[.eTag] == "\"2\"")
@@ -289,8 +337,13 @@ struct RecordTests {
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for n in 0..<50 {
                     group.addTask {
-                        try await app.request(.patch, path, token: app.ownerToken, json: #"{"fields": {"trade": "T\#(n)"}}"#,
-                                              headers: [.ifMatch: "\"1\""]).status
+                        try await app.request(
+                            .patch,
+                            path,
+                            token: app.ownerToken,
+                            json: #"{"fields": {"trade": "T\#(n)"}}"#,
+                            headers: [.ifMatch: "\"1\""]
+                        ).status
                     }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -310,7 +363,10 @@ struct RecordTests {
             try await app.createWorkOrderType()
             let id = try #require(try await app.createWorkOrder(#"{"number": "WO-1"}"#)["id"] as? String)
             let path = "\(app.workspacePath)/records/work_order/\(id)"
-            try await app.request(.delete, path, token: app.ownerToken, headers: [.ifMatch: "7"]).expectProblem(.preconditionFailed, "version-mismatch")
+            try await app.request(.delete, path, token: app.ownerToken, headers: [.ifMatch: "7"]).expectProblem(
+                .preconditionFailed,
+                "version-mismatch"
+            )
             #expect(try await app.request(.delete, path, token: app.ownerToken).status == .noContent)
             try await app.request(.get, path, token: app.ownerToken).expectProblem(.notFound, "not-found")
             let events = try await app.events(count: 2)
@@ -333,8 +389,14 @@ struct RecordTests {
             #expect(first["id"] as? String == again["id"] as? String)
             #expect(try await app.count("records") == 1)
             #expect(try await app.count("events") == 1)
-            try await app.request(.post, path, token: app.ownerToken, json: #"{"fields": {"number": "WO-10"}}"#, headers: [.idempotencyKey: "order-9"])
-                .expectProblem(.unprocessableContent, "idempotency-key-reused")
+            try await app.request(
+                .post,
+                path,
+                token: app.ownerToken,
+                json: #"{"fields": {"number": "WO-10"}}"#,
+                headers: [.idempotencyKey: "order-9"]
+            )
+            .expectProblem(.unprocessableContent, "idempotency-key-reused")
             // After 24 hours the key is forgotten, and housekeeping removes it.
             app.clock.advance(by: 24 * 3600 + 1)
             try await app.services.sweep()
@@ -349,11 +411,19 @@ struct RecordTests {
 struct RecordJSONTests {
     @Test("the hand-written record answer is what the JSON encoder writes")
     func sameAsEncoder() throws {
-        let record = Record(id: ID.make("rec"), workspaceId: ID.make("ws"), type: "work_order",
-                            fields: ["status": .string("open"), "nte": .double(250.5), "count": .int(3), "details": .object(["floorPlan": .array([.int(1), .null])]),
-                                     "note": .string("say \"hi\"\n/ü")],
-                            version: 4, createdAt: Date(timeIntervalSince1970: 1_790_000_000.123), updatedAt: Date(timeIntervalSince1970: -1.5),
-                            createdBy: .init(type: "api_token", id: "tok_1"))
+        let record = Record(
+            id: ID.make("rec"),
+            workspaceId: ID.make("ws"),
+            type: "work_order",
+            fields: [
+                "status": .string("open"), "nte": .double(250.5), "count": .int(3), "details": .object(["floorPlan": .array([.int(1), .null])]),
+                "note": .string("say \"hi\"\n/ü"),
+            ],
+            version: 4,
+            createdAt: Date(timeIntervalSince1970: 1_790_000_000.123),
+            updatedAt: Date(timeIntervalSince1970: -1.5),
+            createdBy: .init(type: "api_token", id: "tok_1")
+        )
         #expect(RecordJSON.render(record) == (try JSONCoding.encodeText(record)))
         var anonymous = record
         anonymous.createdBy = .init(type: "system", id: nil)

@@ -44,9 +44,13 @@ struct StorageTests {
             }
             #expect(Set(ids).count == 64 * 20)
             let (items, events, orphans) = try await database.read { tx in
-                (try tx.queryOne("SELECT COUNT(*) AS n FROM items")?.int("n"),
-                 try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n"),
-                 try tx.queryOne("SELECT COUNT(*) AS n FROM items i WHERE NOT EXISTS (SELECT 1 FROM item_events e WHERE e.item_id = i.id)")?.int("n"))
+                (
+                    try tx.queryOne("SELECT COUNT(*) AS n FROM items")?.int("n"),
+                    try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n"),
+                    try tx.queryOne("SELECT COUNT(*) AS n FROM items i WHERE NOT EXISTS (SELECT 1 FROM item_events e WHERE e.item_id = i.id)")?.int(
+                        "n"
+                    )
+                )
             }
             #expect(items == 1280)
             #expect(events == 1280)
@@ -99,10 +103,16 @@ struct StorageTests {
     func valuesRoundTrip() async throws {
         try await TestDatabase.with { database in
             try await database.write { tx in
-                try tx.execute("CREATE TABLE v (t TEXT, i BIGINT, d DOUBLE PRECISION, b {blob}, z TEXT)".replacingOccurrences(
-                    of: "{blob}", with: tx.dialect == .postgres ? "BYTEA" : "BLOB"))
-                try tx.execute("INSERT INTO v (t, i, d, b, z) VALUES (?, ?, ?, ?, ?)",
-                               [.text("it's ? here"), .int(Int64.max), .double(2.5), .blob([0, 1, 255]), .null])
+                try tx.execute(
+                    "CREATE TABLE v (t TEXT, i BIGINT, d DOUBLE PRECISION, b {blob}, z TEXT)".replacingOccurrences(
+                        of: "{blob}",
+                        with: tx.dialect == .postgres ? "BYTEA" : "BLOB"
+                    )
+                )
+                try tx.execute(
+                    "INSERT INTO v (t, i, d, b, z) VALUES (?, ?, ?, ?, ?)",
+                    [.text("it's ? here"), .int(Int64.max), .double(2.5), .blob([0, 1, 255]), .null]
+                )
             }
             let row = try #require(try await database.read { tx in try tx.queryOne("SELECT * FROM v WHERE t = ?", "it's ? here") })
             #expect(row["t"] == .text("it's ? here"))
@@ -209,8 +219,10 @@ struct StorageTests {
 
     @Test("placeholders become $n outside quoted strings")
     func placeholders() {
-        #expect(PostgresPlaceholders.convert("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)")
-                == "SELECT * FROM t WHERE a = $1 AND b = '?' AND c IN ($2, $3)")
+        #expect(
+            PostgresPlaceholders.convert("SELECT * FROM t WHERE a = ? AND b = '?' AND c IN (?, ?)")
+                == "SELECT * FROM t WHERE a = $1 AND b = '?' AND c IN ($2, $3)"
+        )
     }
 
     @Test("ids are prefixed, valid and time-ordered")

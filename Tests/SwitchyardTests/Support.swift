@@ -43,16 +43,22 @@ enum TestDatabase {
             let admin = try await Database.open(try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=1"), logger: logger)
             try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
             let url = try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=\(poolSize)&search_path=\(schema)")
-            return (url, {
-                try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") }
-                await admin.close()
-            })
+            return (
+                url,
+                {
+                    try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") }
+                    await admin.close()
+                }
+            )
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return (.sqlite(path: directory.appendingPathComponent("test.sqlite").path), {
-            try? FileManager.default.removeItem(at: directory)
-        })
+        return (
+            .sqlite(path: directory.appendingPathComponent("test.sqlite").path),
+            {
+                try? FileManager.default.removeItem(at: directory)
+            }
+        )
     }
 }
 
@@ -77,21 +83,37 @@ struct TestApp: Sendable {
             let owner = try #require(try await services.identity.user(email: "owner@example.com"))
             let principal = Principal(user: owner)
             let created = try await services.identity.createWorkspace(
-                CreateWorkspaceInput(name: "Sandbox", mode: .sandbox), by: principal, audit: .system("test"))
+                CreateWorkspaceInput(name: "Sandbox", mode: .sandbox),
+                by: principal,
+                audit: .system("test")
+            )
             let sandboxID = try #require(JSONValue.parse(text: created.body).objectValue?["id"]?.stringValue)
             let sandbox = try await services.identity.workspace(id: sandboxID, by: principal)
             let app = Application(router: buildRouter(services), logger: TestDatabase.logger)
             try await app.test(.router) { client in
-                try await body(TestApp(services: services, clock: clock, ownerToken: first.token, liveWorkspace: first.workspace,
-                                       sandboxWorkspace: sandbox, client: client))
+                try await body(
+                    TestApp(
+                        services: services,
+                        clock: clock,
+                        ownerToken: first.token,
+                        liveWorkspace: first.workspace,
+                        sandboxWorkspace: sandbox,
+                        client: client
+                    )
+                )
             }
         }
     }
 
     /// A request with a JSON body (or raw bytes), authenticated with `token` when given.
     @discardableResult
-    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: String? = nil,
-                 headers: HTTPFields = [:]) async throws -> TestResponse {
+    func request(
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        token: String? = nil,
+        json: String? = nil,
+        headers: HTTPFields = [:]
+    ) async throws -> TestResponse {
         var fields = headers
         if let token { fields[.authorization] = "Bearer \(token)" }
         if json != nil { fields[.contentType] = "application/json" }
@@ -101,10 +123,17 @@ struct TestApp: Sendable {
 
     /// Creates a user with `role` and a token for them.
     func makeUser(_ email: String, role: Role) async throws -> (user: User, token: String) {
-        let created = try await services.identity.createUser(CreateUserInput(email: email, role: role, password: "correct horse battery"),
-                                                             by: nil, audit: .system("test"))
-        let token = try await services.identity.createToken(CreateTokenInput(name: "test"), for: created.user.id, by: nil,
-                                                            audit: .system("test"))
+        let created = try await services.identity.createUser(
+            CreateUserInput(email: email, role: role, password: "correct horse battery"),
+            by: nil,
+            audit: .system("test")
+        )
+        let token = try await services.identity.createToken(
+            CreateTokenInput(name: "test"),
+            for: created.user.id,
+            by: nil,
+            audit: .system("test")
+        )
         return (created.user, token.token)
     }
 
@@ -125,8 +154,12 @@ struct TestResponse {
     subscript(_ key: String) -> Any? { json[key] }
 
     /// Asserts a problem document: status, content type, stable type and (when given) the field.
-    func expectProblem(_ status: HTTPResponse.Status, _ slug: String, field: String? = nil,
-                       sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectProblem(
+        _ status: HTTPResponse.Status,
+        _ slug: String,
+        field: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(self.status == status, "body: \(body)", sourceLocation: sourceLocation)
         #expect(headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
         #expect(json["type"] as? String == "urn:switchyard:problem:\(slug)", "body: \(body)", sourceLocation: sourceLocation)

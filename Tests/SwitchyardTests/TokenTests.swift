@@ -58,18 +58,30 @@ struct TokenTests {
             try await app.request(.post, "/v1/tokens", token: token, json: #"{"name": "x", "mode": "live"}"#)
                 .expectProblem(.forbidden, "forbidden")
             // Nor can a test token be limited to a live workspace.
-            try await app.request(.post, "/v1/tokens", token: app.ownerToken,
-                                  json: #"{"name": "x", "mode": "test", "workspaces": ["\#(app.liveWorkspace.id)"]}"#)
-                .expectProblem(.unprocessableContent, "validation-failed", field: "workspaces")
+            try await app.request(
+                .post,
+                "/v1/tokens",
+                token: app.ownerToken,
+                json: #"{"name": "x", "mode": "test", "workspaces": ["\#(app.liveWorkspace.id)"]}"#
+            )
+            .expectProblem(.unprocessableContent, "validation-failed", field: "workspaces")
         }
     }
 
     @Test("test and workspace-limited tokens cannot act on the whole organization")
     func restrictedTokensStayInTheirLane() async throws {
         try await TestApp.run { app in
-            let test = try #require(try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "t", "mode": "test"}"#)["token"] as? String)
-            let scoped = try #require(try await app.request(.post, "/v1/tokens", token: app.ownerToken,
-                                                            json: #"{"name": "s", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#)["token"] as? String)
+            let test = try #require(
+                try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "t", "mode": "test"}"#)["token"] as? String
+            )
+            let scoped = try #require(
+                try await app.request(
+                    .post,
+                    "/v1/tokens",
+                    token: app.ownerToken,
+                    json: #"{"name": "s", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#
+                )["token"] as? String
+            )
             for token in [test, scoped] {
                 try await app.request(.get, "/v1/activity", token: token).expectProblem(.forbidden, "forbidden")
                 try await app.request(.get, "/v1/outbox", token: token).expectProblem(.forbidden, "forbidden")
@@ -80,7 +92,9 @@ struct TokenTests {
             }
             // Nor revoke another user's token.
             let (_, memberToken) = try await app.makeUser("m@example.com", role: .member)
-            let memberTokenID = try #require((try await app.request(.get, "/v1/ping", token: memberToken)["token"] as? [String: Any])?["id"] as? String)
+            let memberTokenID = try #require(
+                (try await app.request(.get, "/v1/ping", token: memberToken)["token"] as? [String: Any])?["id"] as? String
+            )
             try await app.request(.delete, "/v1/tokens/\(memberTokenID)", token: test).expectProblem(.forbidden, "forbidden")
             #expect(try await app.request(.get, "/v1/ping", token: memberToken).status == .ok)
             // A test token may make a sandbox.
@@ -101,13 +115,22 @@ struct TokenTests {
     @Test("a token limited to workspaces reaches only those")
     func scopedToken() async throws {
         try await TestApp.run { app in
-            let created = try await app.request(.post, "/v1/tokens", token: app.ownerToken,
-                                                json: #"{"name": "one", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#)
+            let created = try await app.request(
+                .post,
+                "/v1/tokens",
+                token: app.ownerToken,
+                json: #"{"name": "one", "workspaces": ["\#(app.sandboxWorkspace.id)"]}"#
+            )
             let token = try #require(created["token"] as? String)
             #expect(try await app.request(.get, "/v1/workspaces/\(app.sandboxWorkspace.id)", token: token).status == .ok)
             try await app.request(.get, "/v1/workspaces/\(app.liveWorkspace.id)", token: token).expectProblem(.forbidden, "forbidden")
-            try await app.request(.post, "/v1/tokens", token: app.ownerToken, json: #"{"name": "x", "workspaces": ["ws_01JUNKJUNKJUNKJUNKJUNKJUNK"]}"#)
-                .expectProblem(.unprocessableContent, "validation-failed", field: "workspaces")
+            try await app.request(
+                .post,
+                "/v1/tokens",
+                token: app.ownerToken,
+                json: #"{"name": "x", "workspaces": ["ws_01JUNKJUNKJUNKJUNKJUNKJUNK"]}"#
+            )
+            .expectProblem(.unprocessableContent, "validation-failed", field: "workspaces")
         }
     }
 
@@ -141,7 +164,10 @@ struct TokenTests {
             // Well-formed (valid checksum) but never issued.
             try await app.request(.get, "/v1/ping", token: TokenFormat.generate(prefix: "sy_live_")).expectProblem(.unauthorized, "unauthenticated")
             try await app.request(.get, "/v1/ping", headers: [.authorization: "Bearer    "]).expectProblem(.unauthorized, "unauthenticated")
-            try await app.request(.get, "/v1/ping", headers: [.authorization: "Bearerx\(app.ownerToken)"]).expectProblem(.unauthorized, "unauthenticated")
+            try await app.request(.get, "/v1/ping", headers: [.authorization: "Bearerx\(app.ownerToken)"]).expectProblem(
+                .unauthorized,
+                "unauthenticated"
+            )
             var tampered = Array(app.ownerToken)
             tampered[12] = tampered[12] == "A" ? "B" : "A"
             #expect(!TokenFormat.isWellFormed(String(tampered)), "the checksum catches a changed character")

@@ -25,8 +25,13 @@ let schema = [
 @Sendable func writeUnit(_ tx: SQLTx, _ n: Int) throws {
     let id = ID.make("rec")
     try tx.execute("INSERT INTO bench_items (id, name, n) VALUES (?, ?, ?)", id, "item \(n)", n)
-    try tx.execute("INSERT INTO bench_events (id, item_id, kind, payload) VALUES (?, ?, ?, ?)",
-                   ID.make("evt"), id, "item.created", #"{"n":\#(n)}"#)
+    try tx.execute(
+        "INSERT INTO bench_events (id, item_id, kind, payload) VALUES (?, ?, ?, ?)",
+        ID.make("evt"),
+        id,
+        "item.created",
+        #"{"n":\#(n)}"#
+    )
 }
 
 func temporaryDirectory() throws -> String {
@@ -117,7 +122,13 @@ func storageBenchmark() async throws {
             try tx.execute("DROP TABLE bench_events")
         }
         await database.close()
-        print(String(format: "  PostgreSQL, Switchyard storage (16 conns):  %8.0f units/s   (ratio to SQLite %.2f)", median(rates), median(rates) / sqlite))
+        print(
+            String(
+                format: "  PostgreSQL, Switchyard storage (16 conns):  %8.0f units/s   (ratio to SQLite %.2f)",
+                median(rates),
+                median(rates) / sqlite
+            )
+        )
     } else {
         print("  PostgreSQL: skipped (set SWITCHYARD_BENCH_POSTGRES_URL)")
     }
@@ -150,7 +161,12 @@ final class Counter: @unchecked Sendable {
     // Safe: every access holds the lock.
     private let lock = NSLock()
     private var count = 0
-    func add() -> Int { lock.withLock { count += 1; return count } }
+    func add() -> Int {
+        lock.withLock {
+            count += 1
+            return count
+        }
+    }
     var value: Int { lock.withLock { count } }
 }
 

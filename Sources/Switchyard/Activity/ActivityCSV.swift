@@ -4,13 +4,17 @@ import Foundation
 /// with `=`, `+`, `-`, `@`, tab or carriage return) is prefixed with `'`, so an attacker who puts
 /// `=HYPERLINK(…)` in a name cannot run it in the admin's spreadsheet.
 public enum ActivityCSV {
-    public static let header = ["id", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "target_type",
-                                "target_id", "workspace_id", "app_id", "ip", "outcome", "detail", "request_id"]
+    public static let header = [
+        "id", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "target_type",
+        "target_id", "workspace_id", "app_id", "ip", "outcome", "detail", "request_id",
+    ]
 
     public static func row(_ entry: ActivityEntry) -> String {
-        line([entry.id, RFC3339.format(entry.occurredAt), entry.actorType, entry.actorId, entry.actorLabel, entry.action,
-              entry.targetType, entry.targetId, entry.workspaceId, entry.appId, entry.ip, entry.outcome.rawValue,
-              entry.detail, entry.requestId])
+        line([
+            entry.id, RFC3339.format(entry.occurredAt), entry.actorType, entry.actorId, entry.actorLabel, entry.action,
+            entry.targetType, entry.targetId, entry.workspaceId, entry.appId, entry.ip, entry.outcome.rawValue,
+            entry.detail, entry.requestId,
+        ])
     }
 
     public static func line(_ cells: [String?]) -> String {

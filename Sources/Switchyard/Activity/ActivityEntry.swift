@@ -31,9 +31,17 @@ public struct ActivityFilter: Sendable {
     public var after: String?
     public var limit: Int
 
-    public init(action: String? = nil, actorID: String? = nil, workspaceID: String? = nil, targetID: String? = nil,
-                outcome: ActivityEntry.Outcome? = nil, since: Date? = nil, until: Date? = nil, after: String? = nil,
-                limit: Int = 50) {
+    public init(
+        action: String? = nil,
+        actorID: String? = nil,
+        workspaceID: String? = nil,
+        targetID: String? = nil,
+        outcome: ActivityEntry.Outcome? = nil,
+        since: Date? = nil,
+        until: Date? = nil,
+        after: String? = nil,
+        limit: Int = 50
+    ) {
         self.action = action
         self.actorID = actorID
         self.workspaceID = workspaceID

@@ -39,7 +39,8 @@ struct ActivityRoutes {
                         page = try await activity.list(filter)
                     }
                     try await writer.finish(nil)
-                })
+                }
+            )
         }
     }
 
@@ -59,8 +60,15 @@ struct ActivityRoutes {
             outcome = parsed
         }
         return ActivityFilter(
-            action: request.query("action"), actorID: request.query("actor_id"), workspaceID: request.query("workspace_id"),
-            targetID: request.query("target_id"), outcome: outcome, since: try time("since"), until: try time("until"),
-            after: request.query("after"), limit: try Validate.limit(request.query("limit")))
+            action: request.query("action"),
+            actorID: request.query("actor_id"),
+            workspaceID: request.query("workspace_id"),
+            targetID: request.query("target_id"),
+            outcome: outcome,
+            since: try time("since"),
+            until: try time("until"),
+            after: request.query("after"),
+            limit: try Validate.limit(request.query("limit"))
+        )
     }
 }

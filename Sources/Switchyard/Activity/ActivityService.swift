@@ -15,14 +15,36 @@ public struct ActivityService: Sendable {
     }
 
     /// Records an entry inside the caller's transaction.
-    public func record(_ tx: SQLTx, _ audit: AuditContext, action: String, targetType: String? = nil, targetID: String? = nil,
-                       workspaceID: String? = nil, outcome: ActivityEntry.Outcome = .success, detail: String? = nil) throws {
+    public func record(
+        _ tx: SQLTx,
+        _ audit: AuditContext,
+        action: String,
+        targetType: String? = nil,
+        targetID: String? = nil,
+        workspaceID: String? = nil,
+        outcome: ActivityEntry.Outcome = .success,
+        detail: String? = nil
+    ) throws {
         let now = clock.now
-        try ActivityStore.insert(tx, ActivityEntry(
-            id: ID.make("act", at: now), occurredAt: now, actorType: audit.actorType, actorId: audit.actorID,
-            actorLabel: audit.actorLabel, action: action, targetType: targetType, targetId: targetID,
-            workspaceId: workspaceID, appId: audit.appID, ip: audit.ip, outcome: outcome, detail: detail,
-            requestId: audit.requestID))
+        try ActivityStore.insert(
+            tx,
+            ActivityEntry(
+                id: ID.make("act", at: now),
+                occurredAt: now,
+                actorType: audit.actorType,
+                actorId: audit.actorID,
+                actorLabel: audit.actorLabel,
+                action: action,
+                targetType: targetType,
+                targetId: targetID,
+                workspaceId: workspaceID,
+                appId: audit.appID,
+                ip: audit.ip,
+                outcome: outcome,
+                detail: detail,
+                requestId: audit.requestID
+            )
+        )
     }
 
     /// Records a refusal in a transaction of its own. `flood`: a refusal anyone can cause at will
@@ -41,8 +63,14 @@ public struct ActivityService: Sendable {
 
     /// Failures of `action` since `since` by `actorLabel` or from `ip`, oldest first, for
     /// throttling: the log is shared by every process, so the count is too.
-    public func recentFailures(action: String, actorLabel: String, ip: String?, since: Date) async throws
-        -> [(occurredAt: Date, actorLabel: String?, ip: String?)] {
+    public func recentFailures(
+        action: String,
+        actorLabel: String,
+        ip: String?,
+        since: Date
+    ) async throws
+        -> [(occurredAt: Date, actorLabel: String?, ip: String?)]
+    {
         try await database.read { tx in
             try ActivityStore.recentFailures(tx, action: action, actorLabel: actorLabel, ip: ip, since: since)
         }
@@ -57,7 +85,10 @@ public struct ActivityService: Sendable {
         var deleted = 0
         while true {
             let batch = try await database.write { tx in
-                try tx.execute("DELETE FROM activity_entries WHERE id IN (SELECT id FROM activity_entries WHERE id < ? ORDER BY id LIMIT 5000)", floor)
+                try tx.execute(
+                    "DELETE FROM activity_entries WHERE id IN (SELECT id FROM activity_entries WHERE id < ? ORDER BY id LIMIT 5000)",
+                    floor
+                )
             }
             deleted += batch
             if batch < 5000 { return deleted }

@@ -8,22 +8,47 @@ enum ActivityStore {
                                           workspace_id, app_id, ip, outcome, detail, request_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            entry.id, entry.occurredAt, entry.actorType, entry.actorId, entry.actorLabel, entry.action, entry.targetType,
-            entry.targetId, entry.workspaceId, entry.appId, entry.ip, entry.outcome.rawValue, entry.detail, entry.requestId)
+            entry.id,
+            entry.occurredAt,
+            entry.actorType,
+            entry.actorId,
+            entry.actorLabel,
+            entry.action,
+            entry.targetType,
+            entry.targetId,
+            entry.workspaceId,
+            entry.appId,
+            entry.ip,
+            entry.outcome.rawValue,
+            entry.detail,
+            entry.requestId
+        )
     }
 
     /// Newest first; `after` is the id of the last entry of the previous page.
     /// Through the (action, id) index: an id's time is never before its entry's `occurred_at`, so
     /// `id >= ID.floor(since)` bounds the scan; `occurred_at` then decides, because ids made after
     /// a clock step back carry the later time.
-    static func recentFailures(_ tx: SQLTx, action: String, actorLabel: String, ip: String?, since: Date) throws
-        -> [(occurredAt: Date, actorLabel: String?, ip: String?)] {
+    static func recentFailures(
+        _ tx: SQLTx,
+        action: String,
+        actorLabel: String,
+        ip: String?,
+        since: Date
+    ) throws
+        -> [(occurredAt: Date, actorLabel: String?, ip: String?)]
+    {
         try tx.query(
             """
             SELECT occurred_at, actor_label, ip FROM activity_entries
             WHERE action = ? AND id >= ? AND occurred_at >= ? AND outcome = 'failure' AND (actor_label = ? OR ip = ?)
             ORDER BY id
-            """, action, ID.floor("act", at: since), since, actorLabel, ip
+            """,
+            action,
+            ID.floor("act", at: since),
+            since,
+            actorLabel,
+            ip
         ).map { (try $0.date("occurred_at"), $0.optionalString("actor_label"), $0.optionalString("ip")) }
     }
 
@@ -47,13 +72,21 @@ enum ActivityStore {
         arguments.append(.int(Int64(filter.limit)))
         return try tx.query("SELECT * FROM activity_entries \(clause) ORDER BY id DESC LIMIT ?", arguments).map { row in
             ActivityEntry(
-                id: try row.string("id"), occurredAt: try row.date("occurred_at"), actorType: try row.string("actor_type"),
-                actorId: row.optionalString("actor_id"), actorLabel: row.optionalString("actor_label"),
-                action: try row.string("action"), targetType: row.optionalString("target_type"),
-                targetId: row.optionalString("target_id"), workspaceId: row.optionalString("workspace_id"),
-                appId: row.optionalString("app_id"), ip: row.optionalString("ip"),
+                id: try row.string("id"),
+                occurredAt: try row.date("occurred_at"),
+                actorType: try row.string("actor_type"),
+                actorId: row.optionalString("actor_id"),
+                actorLabel: row.optionalString("actor_label"),
+                action: try row.string("action"),
+                targetType: row.optionalString("target_type"),
+                targetId: row.optionalString("target_id"),
+                workspaceId: row.optionalString("workspace_id"),
+                appId: row.optionalString("app_id"),
+                ip: row.optionalString("ip"),
                 outcome: ActivityEntry.Outcome(rawValue: try row.string("outcome")) ?? .success,
-                detail: row.optionalString("detail"), requestId: row.optionalString("request_id"))
+                detail: row.optionalString("detail"),
+                requestId: row.optionalString("request_id")
+            )
         }
     }
 }

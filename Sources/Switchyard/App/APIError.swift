@@ -74,12 +74,20 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     }
 
     public static func tooLarge(_ limit: Int) -> APIError {
-        APIError(.contentTooLarge, "body-too-large", "Request body too large",
-                 detail: "The request body is larger than the limit of \(limit) bytes.")
+        APIError(
+            .contentTooLarge,
+            "body-too-large",
+            "Request body too large",
+            detail: "The request body is larger than the limit of \(limit) bytes."
+        )
     }
 
     public static func internalError(_ requestID: String) -> APIError {
-        APIError(.internalServerError, "internal-error", "Internal error",
-                 detail: "Something went wrong on our side; nothing was changed. Quote request id \(requestID) when reporting it.")
+        APIError(
+            .internalServerError,
+            "internal-error",
+            "Internal error",
+            detail: "Something went wrong on our side; nothing was changed. Quote request id \(requestID) when reporting it."
+        )
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 import Prometheus
 import ServiceLifecycle
 
@@ -28,14 +28,36 @@ public struct AppServices: Sendable {
         mail = MailService(database: database, clock: clock)
         let smtp = configuration.smtpURL.map { SMTPClient(url: $0, from: configuration.mailFrom) }
         mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
-        identity = IdentityService(database: database, clock: clock, passwords: Passwords(cost: configuration.bcryptCost),
-                                   activity: activity, mail: mail, publicURL: configuration.publicURL)
-        events = EventService(database: database, clock: clock, identity: identity,
-                              isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) })
-        objectTypes = ObjectTypeService(database: database, clock: clock, identity: identity, activity: activity, events: events,
-                                        maximumFields: configuration.maximumDataFields)
-        records = RecordService(database: database, clock: clock, identity: identity, types: objectTypes, activity: activity,
-                                events: events)
+        identity = IdentityService(
+            database: database,
+            clock: clock,
+            passwords: Passwords(cost: configuration.bcryptCost),
+            activity: activity,
+            mail: mail,
+            publicURL: configuration.publicURL
+        )
+        events = EventService(
+            database: database,
+            clock: clock,
+            identity: identity,
+            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) }
+        )
+        objectTypes = ObjectTypeService(
+            database: database,
+            clock: clock,
+            identity: identity,
+            activity: activity,
+            events: events,
+            maximumFields: configuration.maximumDataFields
+        )
+        records = RecordService(
+            database: database,
+            clock: clock,
+            identity: identity,
+            types: objectTypes,
+            activity: activity,
+            events: events
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
@@ -65,13 +87,21 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     let configuration = services.configuration
     let knownRoutes = KnownRoutes()
-    router.add(middleware: ProblemMiddleware(maximumBodySize: configuration.maximumBodySize, routes: knownRoutes,
-                                             trustedProxies: configuration.trustedProxies))
+    router.add(
+        middleware: ProblemMiddleware(
+            maximumBodySize: configuration.maximumBodySize,
+            routes: knownRoutes,
+            trustedProxies: configuration.trustedProxies
+        )
+    )
     router.add(middleware: MetricsMiddleware())
     SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
     router.add(middleware: AuthenticationMiddleware())
-    IdentityRoutes(identity: services.identity, maximumBodySize: configuration.maximumBodySize,
-                   secureCookies: configuration.publicURL.hasPrefix("https:")).add(to: router)
+    IdentityRoutes(
+        identity: services.identity,
+        maximumBodySize: configuration.maximumBodySize,
+        secureCookies: configuration.publicURL.hasPrefix("https:")
+    ).add(to: router)
     ActivityRoutes(activity: services.activity, identity: services.identity).add(to: router)
     MailRoutes(mail: services.mail, identity: services.identity).add(to: router)
     ObjectRoutes(types: services.objectTypes, records: services.records, maximumBodySize: configuration.maximumBodySize).add(to: router)
@@ -128,14 +158,20 @@ struct MailSenderService: Service {
     }
 }
 
-public func buildApplication(_ services: AppServices, logger: Logger,
-                             onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+public func buildApplication(
+    _ services: AppServices,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
     let configuration = services.configuration
     return Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
-        services: [MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger),
-                   HousekeepingService(services: services, logger: logger)],
+        services: [
+            MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger),
+            HousekeepingService(services: services, logger: logger),
+        ],
         onServerRunning: onServerRunning,
-        logger: logger)
+        logger: logger
+    )
 }

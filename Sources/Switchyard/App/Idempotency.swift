@@ -29,8 +29,15 @@ public enum Idempotency {
     /// stored answer and `create` does not run; otherwise `create` runs (answering 201 with its
     /// body) and the answer is kept with the key. `scope` separates callers and kinds of creates;
     /// `workspaceID` is the organization's id for creates above workspaces.
-    public static func once(_ tx: SQLTx, workspaceID: String, scope: String, key: String?, fingerprint: String, now: Date,
-                            _ create: () throws -> String) throws -> (status: Int, body: String) {
+    public static func once(
+        _ tx: SQLTx,
+        workspaceID: String,
+        scope: String,
+        key: String?,
+        fingerprint: String,
+        now: Date,
+        _ create: () throws -> String
+    ) throws -> (status: Int, body: String) {
         if let key, let stored = try lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
             return (stored.status, stored.body)
         }
@@ -43,17 +50,26 @@ public enum Idempotency {
 
     /// The answer stored for this key, if one was given in the last 24 hours.
     static func lookup(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String, now: Date) throws -> Stored? {
-        guard let row = try tx.queryOne(
-            "SELECT * FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
+        guard
+            let row = try tx.queryOne(
+                "SELECT * FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?",
+                workspaceID,
+                scope,
+                key
+            )
         else { return nil }
         if try row.date("created_at") < now.addingTimeInterval(-window) {
             try tx.execute("DELETE FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
             return nil
         }
         guard try row.string("request_hash") == fingerprint else {
-            throw APIError(.unprocessableContent, "idempotency-key-reused", "Idempotency key reused",
-                           detail: "This Idempotency-Key was used for a different request in the last 24 hours; use a new key.",
-                           field: "Idempotency-Key")
+            throw APIError(
+                .unprocessableContent,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                detail: "This Idempotency-Key was used for a different request in the last 24 hours; use a new key.",
+                field: "Idempotency-Key"
+            )
         }
         return Stored(status: Int(try row.int("status")), body: try row.string("body"))
     }
@@ -64,10 +80,25 @@ public enum Idempotency {
         try tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", now.addingTimeInterval(-window))
     }
 
-    static func store(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String,
-                             status: Int, body: String, now: Date) throws {
+    static func store(
+        _ tx: SQLTx,
+        workspaceID: String,
+        scope: String,
+        key: String,
+        fingerprint: String,
+        status: Int,
+        body: String,
+        now: Date
+    ) throws {
         try tx.execute(
             "INSERT INTO idempotency_keys (workspace_id, scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            workspaceID, scope, key, fingerprint, status, body, now)
+            workspaceID,
+            scope,
+            key,
+            fingerprint,
+            status,
+            body,
+            now
+        )
     }
 }

@@ -67,7 +67,9 @@ public enum JSONBody {
         }
         if let unknown = object.keys.filter({ !T.keys.contains($0) }).sorted().first {
             throw APIError.validation(
-                "Unknown field `\(unknown)`. Known fields: \(T.keys.sorted().joined(separator: ", ")).", field: unknown)
+                "Unknown field `\(unknown)`. Known fields: \(T.keys.sorted().joined(separator: ", ")).",
+                field: unknown
+            )
         }
         return object
     }
@@ -96,8 +98,12 @@ public enum JSONBody {
 
     /// `object[key]` through `extract`, with the 422s JSONDecoder's errors map to: required when
     /// missing or null, and the expected kind when of another type.
-    public static func required<T>(_ object: [String: JSONValue], _ key: String, _ kind: String,
-                                   _ extract: (JSONValue) -> T?) throws -> T {
+    public static func required<T>(
+        _ object: [String: JSONValue],
+        _ key: String,
+        _ kind: String,
+        _ extract: (JSONValue) -> T?
+    ) throws -> T {
         guard let value = object[key] else { throw APIError.validation("`\(key)` is required.", field: key) }
         guard value != .null else { throw APIError.validation("`\(key)` must be \(kind), not null.", field: key) }
         guard let extracted = extract(value) else { throw APIError.validation("`\(key)` must be \(kind).", field: key) }
@@ -108,9 +114,13 @@ public enum JSONBody {
     public static func refuseUnknownKeys(_ decoder: Decoder, known: Set<String>) throws {
         let keys = try decoder.container(keyedBy: JSONValue.Key.self).allKeys
         if let unknown = keys.map(\.stringValue).filter({ !known.contains($0) }).sorted().first {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath + [JSONValue.Key(unknown)],
-                debugDescription: "unknown field; known fields: \(known.sorted().joined(separator: ", ")).", underlyingError: nil))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath + [JSONValue.Key(unknown)],
+                    debugDescription: "unknown field; known fields: \(known.sorted().joined(separator: ", ")).",
+                    underlyingError: nil
+                )
+            )
         }
     }
 
@@ -187,7 +197,9 @@ extension APIEnum {
         let raw = try container.decode(String.self)
         guard let value = Self(rawValue: raw) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "must be one of \(Self.allCases.map(\.rawValue).joined(separator: ", ")); \"\(raw.prefix(60))\" is not")
+                in: container,
+                debugDescription: "must be one of \(Self.allCases.map(\.rawValue).joined(separator: ", ")); \"\(raw.prefix(60))\" is not"
+            )
         }
         self = value
     }

@@ -98,9 +98,15 @@ struct JSONParser {
                     continue nextValue
                 }
             case UInt8(ascii: "\""): value = .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); value = .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); value = .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); value = .null
+            case UInt8(ascii: "t"):
+                try literal("true")
+                value = .bool(true)
+            case UInt8(ascii: "f"):
+                try literal("false")
+                value = .bool(false)
+            case UInt8(ascii: "n"):
+                try literal("null")
+                value = .null
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): value = try number()
             default: throw fail(index, "expected a value")
             }
@@ -188,7 +194,10 @@ struct JSONParser {
                 index += 1
                 return String(decoding: scratch, as: UTF8.self)
             }
-            guard byte == UInt8(ascii: "\\") else { try skipCharacter(byte); continue }
+            guard byte == UInt8(ascii: "\\") else {
+                try skipCharacter(byte)
+                continue
+            }
             scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[mark..<index]))
             let escape = index
             guard index + 1 < bytes.count else { throw fail(bytes.count, "") }
@@ -243,21 +252,31 @@ struct JSONParser {
     /// Steps over one unescaped character, refusing control characters and invalid UTF-8
     /// (overlong forms, surrogates, beyond U+10FFFF, truncated sequences).
     private mutating func skipCharacter(_ byte: UInt8) throws(JSONSyntaxError) {
-        if byte >= 0x20 && byte < 0x80 { index += 1; return }
+        if byte >= 0x20 && byte < 0x80 {
+            index += 1
+            return
+        }
         if byte < 0x20 { throw fail(index, "unescaped control character in a string") }
-        var length = 4, low: UInt8 = 0x80, high: UInt8 = 0xBF
+        var length = 4
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
         switch byte {
         case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
+        case 0xE0:
+            length = 3
+            low = 0xA0
         case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
+        case 0xED:
+            length = 3
+            high = 0x9F
         case 0xF0: low = 0x90
         case 0xF1...0xF3: break
         case 0xF4: high = 0x8F
         default: throw JSONSyntaxError(offset: index, reason: "invalid UTF-8")
         }
         guard bytes.count - index >= length, (low...high).contains(bytes[index + 1]),
-              bytes[(index + 2)..<(index + length)].allSatisfy({ $0 & 0xC0 == 0x80 }) else {
+            bytes[(index + 2)..<(index + length)].allSatisfy({ $0 & 0xC0 == 0x80 })
+        else {
             throw JSONSyntaxError(offset: index, reason: "invalid UTF-8")
         }
         index += length
@@ -278,7 +297,8 @@ struct JSONParser {
         if negative { index += 1 }
         let integerStart = index
         // All digits, integer and fraction, as one mantissa while it fits: the fast paths need it.
-        var mantissa: UInt64 = 0, overflow = false
+        var mantissa: UInt64 = 0
+        var overflow = false
         func digits(_ parser: inout JSONParser) throws(JSONSyntaxError) -> Int {
             let first = parser.index
             while parser.index < parser.bytes.count, case let digit = parser.bytes[parser.index] &- 0x30, digit < 10 {
@@ -295,7 +315,8 @@ struct JSONParser {
         if integerDigits > 1 && bytes[integerStart] == UInt8(ascii: "0") {
             throw fail(integerStart, "leading zeros are not allowed")
         }
-        var fractionDigits = 0, exponent = 0
+        var fractionDigits = 0
+        var exponent = 0
         if peek(UInt8(ascii: ".")) {
             index += 1
             fractionDigits = try digits(&self)
@@ -347,7 +368,10 @@ struct JSONParser {
     private func decimalFallback(_ start: Int, _ integerDigits: Int, _ fractionDigits: Int, _ scale: Int) -> UInt64? {
         var digits = Array(bytes[start..<(start + integerDigits)]) + bytes[(start + integerDigits)...].dropFirst().prefix(fractionDigits)
         var scale = scale
-        while digits.last == UInt8(ascii: "0") { digits.removeLast(); scale += 1 }
+        while digits.last == UInt8(ascii: "0") {
+            digits.removeLast()
+            scale += 1
+        }
         var value: UInt64 = 0
         for digit in digits {
             let (times10, o1) = value.multipliedReportingOverflow(by: 10)

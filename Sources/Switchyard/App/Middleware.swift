@@ -39,9 +39,13 @@ struct ProblemMiddleware: RouterMiddleware {
         } catch {
             var problem = Self.problem(for: error, path: request.uri.path, maximumBodySize: maximumBodySize, context: context)
             if problem.status == .notFound, case let allowed = routes.methods(forPath: request.uri.path), !allowed.isEmpty {
-                problem = APIError(.methodNotAllowed, "method-not-allowed", "Method not allowed",
-                                   detail: "\(request.uri.path.prefix(200)) does not accept \(request.method.rawValue); it accepts "
-                                       + "\(allowed.joined(separator: ", ")). See docs/openapi.yaml.")
+                problem = APIError(
+                    .methodNotAllowed,
+                    "method-not-allowed",
+                    "Method not allowed",
+                    detail: "\(request.uri.path.prefix(200)) does not accept \(request.method.rawValue); it accepts "
+                        + "\(allowed.joined(separator: ", ")). See docs/openapi.yaml."
+                )
                 problem.headers[.allow] = allowed.joined(separator: ", ")
             }
             problem.headers[.requestID] = context.requestID
@@ -70,9 +74,13 @@ struct ProblemMiddleware: RouterMiddleware {
         guard context.logger.logLevel <= .info else { return }
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        context.logger.info("request", metadata: [
-            "request_id": "\(context.requestID)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
-            "status": "\(status.code)", "duration_ms": "\(String(format: "%.2f", milliseconds))"])
+        context.logger.info(
+            "request",
+            metadata: [
+                "request_id": "\(context.requestID)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+                "status": "\(status.code)", "duration_ms": "\(String(format: "%.2f", milliseconds))",
+            ]
+        )
     }
 
     static func problem(for error: Error, path: String, maximumBodySize: Int, context: Context) -> APIError {
@@ -82,16 +90,28 @@ struct ProblemMiddleware: RouterMiddleware {
         case let error as HTTPError:
             switch error.status {
             case .notFound:
-                return APIError(.notFound, "route-not-found", "Not found",
-                                detail: "There is no route at \(path.prefix(200)); see docs/openapi.yaml for the API.")
+                return APIError(
+                    .notFound,
+                    "route-not-found",
+                    "Not found",
+                    detail: "There is no route at \(path.prefix(200)); see docs/openapi.yaml for the API."
+                )
             case .methodNotAllowed:
-                return APIError(.methodNotAllowed, "method-not-allowed", "Method not allowed",
-                                detail: "\(path.prefix(200)) does not accept this method; see docs/openapi.yaml.")
+                return APIError(
+                    .methodNotAllowed,
+                    "method-not-allowed",
+                    "Method not allowed",
+                    detail: "\(path.prefix(200)) does not accept this method; see docs/openapi.yaml."
+                )
             case .contentTooLarge:
                 return .tooLarge(maximumBodySize)
             default:
-                return APIError(error.status, "http-\(error.status.code)", error.status.reasonPhrase,
-                                detail: error.body ?? error.status.reasonPhrase)
+                return APIError(
+                    error.status,
+                    "http-\(error.status.code)",
+                    error.status.reasonPhrase,
+                    detail: error.body ?? error.status.reasonPhrase
+                )
             }
         case let error as DecodingError:
             return JSONBody.map(error)
@@ -99,8 +119,12 @@ struct ProblemMiddleware: RouterMiddleware {
             return .conflict("Something this request refers to was removed by a concurrent request; nothing was changed. Retry it.")
         case StorageError.unavailable:
             context.logger.error("database unavailable", metadata: ["error": "\(error)"])
-            return APIError(.serviceUnavailable, "database-unavailable", "Database unavailable",
-                            detail: "The database cannot be reached right now; nothing was changed. Retry shortly.")
+            return APIError(
+                .serviceUnavailable,
+                "database-unavailable",
+                "Database unavailable",
+                detail: "The database cannot be reached right now; nothing was changed. Retry shortly."
+            )
         default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return .internalError(context.requestID)
@@ -161,11 +185,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let bytes = Array(header.utf8)
         let scheme = "bearer ".utf8
         guard bytes.count > scheme.count,
-              zip(bytes, scheme).allSatisfy({ byte, expected in byte | 0x20 == expected })
+            zip(bytes, scheme).allSatisfy({ byte, expected in byte | 0x20 == expected })
         else { return nil }
         let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         guard let first = bytes[scheme.count...].firstIndex(where: { !isBlank($0) }),
-              let last = bytes.lastIndex(where: { !isBlank($0) })
+            let last = bytes.lastIndex(where: { !isBlank($0) })
         else { return nil }
         return String(decoding: bytes[first...last], as: UTF8.self)
     }

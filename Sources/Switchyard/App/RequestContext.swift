@@ -1,9 +1,10 @@
 import Foundation
+import Hummingbird
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Hummingbird
-import NIOCore
 
 /// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
 public struct AppRequestContext: RequestContext {
@@ -38,7 +39,8 @@ public struct AppRequestContext: RequestContext {
             actorLabel: principal?.email,
             appID: nil,
             ip: remoteIP,
-            requestID: requestID)
+            requestID: requestID
+        )
     }
 }
 
@@ -112,7 +114,8 @@ public enum RFC3339 {
         let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
         let year = Int(parts.tm_year) + 1900
         let paddedYear = year < 10 ? "000\(year)" : year < 100 ? "00\(year)" : year < 1000 ? "0\(year)" : "\(year)"
-        return "\(paddedYear)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
+        return
+            "\(paddedYear)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 
     /// Strict RFC 3339 (`2026-01-31T09:30:00Z`, `…00.5+02:00`, `t`/`z` accepted), years 1–9999 in the
@@ -129,10 +132,10 @@ public enum RFC3339 {
             return value
         }
         guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116, b[13] == 58, b[16] == 58,
-              let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
-              let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-              (1...9999).contains(year), (1...12).contains(month), (1...daysIn(month, year)).contains(day),
-              hour < 24, minute < 60, second < 60
+            let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+            let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+            (1...9999).contains(year), (1...12).contains(month), (1...daysIn(month, year)).contains(day),
+            hour < 24, minute < 60, second < 60
         else { return nil }
         var index = 19
         var milliseconds = 0
@@ -152,7 +155,8 @@ public enum RFC3339 {
         if b[index] == 90 || b[index] == 122 {
             index += 1
         } else if b[index] == 43 || b[index] == 45, let hours = number(index + 1, 2), index + 3 < b.count, b[index + 3] == 58,
-                  let minutes = number(index + 4, 2), hours < 24, minutes < 60 {
+            let minutes = number(index + 4, 2), hours < 24, minutes < 60
+        {
             offset = (hours * 60 + minutes) * 60 * (b[index] == 45 ? -1 : 1)
             index += 6
         } else {

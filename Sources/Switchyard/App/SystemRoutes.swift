@@ -11,16 +11,25 @@ enum SystemRoutes {
         router.get("/readyz") { _, _ -> Response in
             do {
                 _ = try await database.read { tx in try tx.query("SELECT 1 AS one") }
-                return Response(status: .ok, headers: [.contentType: "application/json"],
-                                body: .init(byteBuffer: .init(string: #"{"status":"ready","database":"ok"}"#)))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: .init(string: #"{"status":"ready","database":"ok"}"#))
+                )
             } catch {
-                return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"],
-                                body: .init(byteBuffer: .init(string: #"{"status":"unavailable","database":"unreachable"}"#)))
+                return Response(
+                    status: .serviceUnavailable,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: .init(string: #"{"status":"unavailable","database":"unreachable"}"#))
+                )
             }
         }
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: .init(bytes: registry.emitToBuffer())))
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: .init(bytes: registry.emitToBuffer()))
+            )
         }
     }
 }

@@ -43,9 +43,19 @@ enum EventStore {
                                 created_by_type, created_by_id, occurred_at, position)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(tx.dialect.eventPosition))
             """,
-            event.id, event.workspaceId, event.type, event.objectType, event.recordId, dataJSON,
-            event.changedFields.map { JSONValue.object($0).jsonText }, event.actor.type, event.actor.id,
-            event.createdBy?.type, event.createdBy?.id, event.occurredAt)
+            event.id,
+            event.workspaceId,
+            event.type,
+            event.objectType,
+            event.recordId,
+            dataJSON,
+            event.changedFields.map { JSONValue.object($0).jsonText },
+            event.actor.type,
+            event.actor.id,
+            event.createdBy?.type,
+            event.createdBy?.id,
+            event.occurredAt
+        )
     }
 
     /// In commit order after the event `after`, optionally of some types only.
@@ -53,8 +63,9 @@ enum EventStore {
         var sql = "SELECT * FROM events WHERE workspace_id = ?\(tx.dialect.visibleEvents)"
         var arguments: [SQLValue] = [.text(workspaceID)]
         if let after {
-            guard let position = try tx.queryOne("SELECT position FROM events WHERE id = ? AND workspace_id = ?", after, workspaceID)?
-                .int("position")
+            guard
+                let position = try tx.queryOne("SELECT position FROM events WHERE id = ? AND workspace_id = ?", after, workspaceID)?
+                    .int("position")
             else {
                 throw APIError.validation("`after` must be the id of an event of this workspace (the `next_after` of a page).", field: "after")
             }
@@ -74,10 +85,16 @@ enum EventStore {
         let changed = try row.optionalString("changed_fields").map { try JSONValue.parse(text: $0).objectValue ?? [:] }
         let createdBy = row.optionalString("created_by_type").map { Record.CreatedBy(type: $0, id: row.optionalString("created_by_id")) }
         return Event(
-            id: try row.string("id"), workspaceId: try row.string("workspace_id"), type: try row.string("type"),
-            objectType: row.optionalString("object_type"), recordId: row.optionalString("record_id"),
-            data: try JSONValue.parse(text: try row.string("data")), changedFields: changed,
+            id: try row.string("id"),
+            workspaceId: try row.string("workspace_id"),
+            type: try row.string("type"),
+            objectType: row.optionalString("object_type"),
+            recordId: row.optionalString("record_id"),
+            data: try JSONValue.parse(text: try row.string("data")),
+            changedFields: changed,
             actor: Event.Actor(type: try row.string("actor_type"), id: row.optionalString("actor_id")),
-            createdBy: createdBy, occurredAt: try row.date("occurred_at"))
+            createdBy: createdBy,
+            occurredAt: try row.date("occurred_at")
+        )
     }
 }

@@ -11,8 +11,12 @@ public struct EventService: Sendable {
     /// depends on Events, not the other way round.
     let isRecordEventType: @Sendable (SQLTx, _ workspaceID: String, _ type: String) throws -> Bool
 
-    public init(database: Database, clock: any WallClock, identity: IdentityService,
-                isRecordEventType: @escaping @Sendable (SQLTx, String, String) throws -> Bool) {
+    public init(
+        database: Database,
+        clock: any WallClock,
+        identity: IdentityService,
+        isRecordEventType: @escaping @Sendable (SQLTx, String, String) throws -> Bool
+    ) {
         self.database = database
         self.clock = clock
         self.identity = identity
@@ -21,35 +25,70 @@ public struct EventService: Sendable {
 
     /// Appends an event in the caller's transaction.
     @discardableResult
-    public func append(_ tx: SQLTx, workspaceID: String, type: String, objectType: String? = nil, recordID: String? = nil,
-                       data: JSONValue, changedFields: [String: JSONValue]? = nil, actor: AuditContext,
-                       createdBy: Record.CreatedBy? = nil) throws -> Event {
+    public func append(
+        _ tx: SQLTx,
+        workspaceID: String,
+        type: String,
+        objectType: String? = nil,
+        recordID: String? = nil,
+        data: JSONValue,
+        changedFields: [String: JSONValue]? = nil,
+        actor: AuditContext,
+        createdBy: Record.CreatedBy? = nil
+    ) throws -> Event {
         let now = clock.now
-        let event = Event(id: ID.make("evt", at: now), workspaceId: workspaceID, type: type, objectType: objectType,
-                          recordId: recordID, data: data, changedFields: changedFields,
-                          actor: Event.Actor(type: actor.actorType, id: actor.actorID), createdBy: createdBy, occurredAt: now)
+        let event = Event(
+            id: ID.make("evt", at: now),
+            workspaceId: workspaceID,
+            type: type,
+            objectType: objectType,
+            recordId: recordID,
+            data: data,
+            changedFields: changedFields,
+            actor: Event.Actor(type: actor.actorType, id: actor.actorID),
+            createdBy: createdBy,
+            occurredAt: now
+        )
         try EventStore.insert(tx, event, dataJSON: data.jsonText)
         return event
     }
 
     /// A record's event, with its data already written as JSON (the record's own answer), so a
     /// write encodes the record once.
-    public func appendRecordEvent(_ tx: SQLTx, workspaceID: String, type: String, record: Record, recordJSON: String,
-                                  changedFields: [String: JSONValue]? = nil, actor: AuditContext) throws {
+    public func appendRecordEvent(
+        _ tx: SQLTx,
+        workspaceID: String,
+        type: String,
+        record: Record,
+        recordJSON: String,
+        changedFields: [String: JSONValue]? = nil,
+        actor: AuditContext
+    ) throws {
         let now = clock.now
-        let event = Event(id: ID.make("evt", at: now), workspaceId: workspaceID, type: type, objectType: record.type,
-                          recordId: record.id, data: .null, changedFields: changedFields,
-                          actor: Event.Actor(type: actor.actorType, id: actor.actorID), createdBy: record.createdBy, occurredAt: now)
+        let event = Event(
+            id: ID.make("evt", at: now),
+            workspaceId: workspaceID,
+            type: type,
+            objectType: record.type,
+            recordId: record.id,
+            data: .null,
+            changedFields: changedFields,
+            actor: Event.Actor(type: actor.actorType, id: actor.actorID),
+            createdBy: record.createdBy,
+            occurredAt: now
+        )
         try EventStore.insert(tx, event, dataJSON: recordJSON)
     }
 
     /// `invoice.paid`, `work_order.note_added`: lower-case words joined by dots, at least two.
     static func validateType(_ type: String) throws -> String {
         let parts = type.split(separator: ".", omittingEmptySubsequences: false)
-        let valid = type.count <= 100 && parts.count >= 2 && parts.allSatisfy { part in
-            guard let first = part.first, first.isLowercase, first.isASCII else { return false }
-            return part.allSatisfy { ($0.isLowercase || $0.isNumber || $0 == "_") && $0.isASCII }
-        }
+        let valid =
+            type.count <= 100 && parts.count >= 2
+            && parts.allSatisfy { part in
+                guard let first = part.first, first.isLowercase, first.isASCII else { return false }
+                return part.allSatisfy { ($0.isLowercase || $0.isNumber || $0 == "_") && $0.isASCII }
+            }
         guard valid else {
             throw APIError.validation("`type` must be dotted lower-case words such as `invoice.paid` (a-z, 0-9, _).", field: "type")
         }
@@ -58,8 +97,13 @@ public struct EventService: Sendable {
 
     /// A host's own event. With an idempotency key, a repeat within 24 hours returns the first
     /// event and creates nothing.
-    public func post(_ input: PostEventInput, workspaceID: String, credentials: Credentials?, idempotencyKey: String?,
-                     audit: AuditContext) async throws -> (status: Int, body: String) {
+    public func post(
+        _ input: PostEventInput,
+        workspaceID: String,
+        credentials: Credentials?,
+        idempotencyKey: String?,
+        audit: AuditContext
+    ) async throws -> (status: Int, body: String) {
         do {
             return try await postOnce(input, workspaceID: workspaceID, credentials: credentials, idempotencyKey: idempotencyKey, audit: audit)
         } catch StorageError.uniqueViolation {
@@ -68,8 +112,13 @@ public struct EventService: Sendable {
         }
     }
 
-    private func postOnce(_ input: PostEventInput, workspaceID: String, credentials: Credentials?, idempotencyKey: String?,
-                          audit: AuditContext) async throws -> (status: Int, body: String) {
+    private func postOnce(
+        _ input: PostEventInput,
+        workspaceID: String,
+        credentials: Credentials?,
+        idempotencyKey: String?,
+        audit: AuditContext
+    ) async throws -> (status: Int, body: String) {
         let type = try Self.validateType(input.type)
         let data = input.data ?? .object([:])
         let fingerprint = Idempotency.fingerprint(type, data.jsonText)
@@ -80,16 +129,28 @@ public struct EventService: Sendable {
             if try isRecordEventType(tx, workspaceID, type) {
                 throw APIError.validation("`\(type)` is the event of a record change; those are written by the records themselves.", field: "type")
             }
-            return try Idempotency.once(tx, workspaceID: workspaceID, scope: "events:\(principal.actorID)", key: idempotencyKey,
-                                        fingerprint: fingerprint, now: now) {
+            return try Idempotency.once(
+                tx,
+                workspaceID: workspaceID,
+                scope: "events:\(principal.actorID)",
+                key: idempotencyKey,
+                fingerprint: fingerprint,
+                now: now
+            ) {
                 let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: principal.audit(from: audit))
                 return try JSONCoding.encodeText(event)
             }
         }
     }
 
-    public func list(workspaceID: String, credentials: Credentials?, audit: AuditContext, after: String?, types: [String],
-                     limit: Int) async throws -> [Event] {
+    public func list(
+        workspaceID: String,
+        credentials: Credentials?,
+        audit: AuditContext,
+        after: String?,
+        types: [String],
+        limit: Int
+    ) async throws -> [Event] {
         guard types.count <= 50 else { throw APIError.validation("`type` takes at most 50 values.", field: "type") }
         if let after, !ID.isValid(after, prefix: "evt") {
             throw APIError.validation("`after` must be an event id (the `next_after` of the previous page).", field: "after")

@@ -33,8 +33,8 @@ extension IdentityService {
         case .session(let secret):
             // An unknown or expired cookie is no credential at all: the caller is anonymous.
             guard TokenFormat.isWellFormed(secret, prefixes: [Self.sessionPrefix]),
-                  let session = try IdentityStore.sessionWithUser(tx, secretHash: TokenFormat.hash(secret)),
-                  session.expiresAt > now
+                let session = try IdentityStore.sessionWithUser(tx, secretHash: TokenFormat.hash(secret)),
+                session.expiresAt > now
             else { return .anonymous }
             return .principal(Principal(user: session.user, sessionID: session.id), touchToken: false)
         case .bearer(let token):
@@ -50,8 +50,14 @@ extension IdentityService {
             if let expiresAt = record.expiresAt, expiresAt <= now {
                 return .refused(reason: "expired token \(record.id)", detail: "The API token expired at \(RFC3339.format(expiresAt)).")
             }
-            let principal = Principal(user: user, tokenID: record.id, tokenName: record.name, tokenMode: record.mode,
-                                      tokenWorkspaces: record.workspaces, tokenExpiresAt: record.expiresAt)
+            let principal = Principal(
+                user: user,
+                tokenID: record.id,
+                tokenName: record.name,
+                tokenMode: record.mode,
+                tokenWorkspaces: record.workspaces,
+                tokenExpiresAt: record.expiresAt
+            )
             // Last use is a write; once a minute per token is precise enough and keeps reads cheap.
             return .principal(principal, touchToken: record.lastUsedAt.map { now.timeIntervalSince($0) > 60 } ?? true)
         }
@@ -93,8 +99,11 @@ extension IdentityService {
 
 extension IdentityService {
     /// Authenticates and runs `body` in one read transaction: a hot read costs one hop.
-    public func read<T: Sendable>(_ credentials: Credentials?, audit: AuditContext,
-                                  _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+    public func read<T: Sendable>(
+        _ credentials: Credentials?,
+        audit: AuditContext,
+        _ body: @escaping @Sendable (SQLTx, Principal) throws -> T
+    ) async throws -> T {
         let now = clock.now
         let (authentication, result) = try await database.read { tx -> (Authentication, Result<T, Error>) in
             let authentication = try authenticate(tx, credentials, now: now)
@@ -109,8 +118,11 @@ extension IdentityService {
     }
 
     /// Authenticates and runs `body` in one write transaction; a refusal is recorded after it.
-    public func write<T: Sendable>(_ credentials: Credentials?, audit: AuditContext,
-                                   _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+    public func write<T: Sendable>(
+        _ credentials: Credentials?,
+        audit: AuditContext,
+        _ body: @escaping @Sendable (SQLTx, Principal) throws -> T
+    ) async throws -> T {
         let now = clock.now
         let (authentication, result) = try await database.write { tx -> (Authentication, T?) in
             let authentication = try authenticate(tx, credentials, now: now)

@@ -78,8 +78,15 @@ public struct Principal: Sendable {
     public var tokenExpiresAt: Date?
     public var sessionID: String?
 
-    public init(user: User, tokenID: String? = nil, tokenName: String? = nil, tokenMode: TokenMode? = nil,
-                tokenWorkspaces: [String]? = nil, tokenExpiresAt: Date? = nil, sessionID: String? = nil) {
+    public init(
+        user: User,
+        tokenID: String? = nil,
+        tokenName: String? = nil,
+        tokenMode: TokenMode? = nil,
+        tokenWorkspaces: [String]? = nil,
+        tokenExpiresAt: Date? = nil,
+        sessionID: String? = nil
+    ) {
         self.user = user
         self.tokenID = tokenID
         self.tokenName = tokenName

@@ -75,9 +75,12 @@ public enum Validate {
         }
         let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\r", "\t"] : []
         guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
-            throw APIError.validation(multiline
-                ? "`\(field)` must not contain control characters other than line breaks and tabs."
-                : "`\(field)` must not contain control characters.", field: field)
+            throw APIError.validation(
+                multiline
+                    ? "`\(field)` must not contain control characters other than line breaks and tabs."
+                    : "`\(field)` must not contain control characters.",
+                field: field
+            )
         }
         return trimmed
     }
@@ -87,9 +90,9 @@ public enum Validate {
         let email = value.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-              !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              // ASCII only: mail servers without SMTPUTF8 refuse other addresses, and we do not ask for it.
-              email.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && !"<>\",;()[]\\".unicodeScalars.contains($0) })
+            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            // ASCII only: mail servers without SMTPUTF8 refuse other addresses, and we do not ask for it.
+            email.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && !"<>\",;()[]\\".unicodeScalars.contains($0) })
         else {
             throw APIError.validation("`\(field)` must be an email address such as ada@example.com.", field: field)
         }

@@ -9,7 +9,12 @@ extension CreatedUser: ResponseEncodable {}
 extension Organization: ResponseEncodable {}
 
 struct PingAnswer: ResponseEncodable {
-    struct Token: Codable { var id: String; var name: String?; var mode: TokenMode?; var workspaces: [String]? }
+    struct Token: Codable {
+        var id: String
+        var name: String?
+        var mode: TokenMode?
+        var workspaces: [String]?
+    }
     var ok = true
     var user: User
     var token: Token?
@@ -35,8 +40,17 @@ struct IdentityRoutes {
             let principal = try await identity.principal(context)
             try await identity.signOut(principal, audit: context.audit(principal))
             var response = Response(status: .noContent)
-            response.setCookie(.init(name: AuthenticationMiddleware.sessionCookie, value: "", maxAge: 0, path: "/",
-                                     secure: secureCookies, httpOnly: true, sameSite: .lax))
+            response.setCookie(
+                .init(
+                    name: AuthenticationMiddleware.sessionCookie,
+                    value: "",
+                    maxAge: 0,
+                    path: "/",
+                    secure: secureCookies,
+                    httpOnly: true,
+                    sameSite: .lax
+                )
+            )
             return response
         }
         v1.get("organization") { _, context in
@@ -66,8 +80,12 @@ struct IdentityRoutes {
             var request = request
             let principal = try await identity.principal(context)
             let input = try await request.decodeBody(UpdateWorkspaceInput.self, limit: maximumBodySize)
-            return try await identity.updateWorkspace(id: try context.parameters.require("workspace_id"), input, by: principal,
-                                                      audit: context.audit(principal))
+            return try await identity.updateWorkspace(
+                id: try context.parameters.require("workspace_id"),
+                input,
+                by: principal,
+                audit: context.audit(principal)
+            )
         }
 
         v1.post("users") { request, context in
@@ -97,8 +115,11 @@ struct IdentityRoutes {
             let principal = try await identity.principal(context)
             let limit = try Validate.limit(request.query("limit"))
             let all = try Self.flag(request.query("all"), name: "all")
-            return Page(try await identity.listTokens(by: principal, all: all, after: request.query("after"), limit: limit),
-                        limit: limit, cursor: \.id)
+            return Page(
+                try await identity.listTokens(by: principal, all: all, after: request.query("after"), limit: limit),
+                limit: limit,
+                cursor: \.id
+            )
         }
         v1.delete("tokens/:token_id") { _, context in
             let principal = try await identity.principal(context)
@@ -120,8 +141,17 @@ struct IdentityRoutes {
         let signedIn = try await identity.signIn(email: input.email, password: input.password, audit: context.audit(nil))
         var response = try EditedResponse(status: .created, response: SessionAnswer(user: signedIn.user, expiresAt: signedIn.expiresAt))
             .response(from: request, context: context)
-        response.setCookie(.init(name: AuthenticationMiddleware.sessionCookie, value: signedIn.secret, expires: signedIn.expiresAt,
-                                 path: "/", secure: secureCookies, httpOnly: true, sameSite: .lax))
+        response.setCookie(
+            .init(
+                name: AuthenticationMiddleware.sessionCookie,
+                value: signedIn.secret,
+                expires: signedIn.expiresAt,
+                path: "/",
+                secure: secureCookies,
+                httpOnly: true,
+                sameSite: .lax
+            )
+        )
         return response
     }
 

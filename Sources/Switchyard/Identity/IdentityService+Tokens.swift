@@ -6,15 +6,37 @@ extension IdentityService {
     static let sessionLifetime: TimeInterval = 14 * 24 * 3600
     static let sessionPrefix = "sys_"
 
-    func tokenRecord(_ token: String, userID: String, name: String, mode: TokenMode, workspaces: [String]?,
-                     expiresAt: Date?, now: Date) -> APIToken {
-        APIToken(id: ID.make("tok", at: now), userId: userID, name: name, mode: mode, prefix: TokenFormat.prefix(for: mode),
-                 lastFour: String(token.suffix(4)), workspaces: workspaces, expiresAt: expiresAt, lastUsedAt: nil,
-                 revokedAt: nil, createdAt: now)
+    func tokenRecord(
+        _ token: String,
+        userID: String,
+        name: String,
+        mode: TokenMode,
+        workspaces: [String]?,
+        expiresAt: Date?,
+        now: Date
+    ) -> APIToken {
+        APIToken(
+            id: ID.make("tok", at: now),
+            userId: userID,
+            name: name,
+            mode: mode,
+            prefix: TokenFormat.prefix(for: mode),
+            lastFour: String(token.suffix(4)),
+            workspaces: workspaces,
+            expiresAt: expiresAt,
+            lastUsedAt: nil,
+            revokedAt: nil,
+            createdAt: now
+        )
     }
 
     /// Creates a token for `userID`. `principal` is nil for the command line, which acts as the system.
-    public func createToken(_ input: CreateTokenInput, for userID: String, by principal: Principal?, audit: AuditContext) async throws -> CreatedAPIToken {
+    public func createToken(
+        _ input: CreateTokenInput,
+        for userID: String,
+        by principal: Principal?,
+        audit: AuditContext
+    ) async throws -> CreatedAPIToken {
         if let principal {
             try principal.require(Role.readers, to: "create API tokens")
         }
@@ -31,7 +53,10 @@ extension IdentityService {
         var expiry = input.expiresAt
         if let parent = principal?.tokenExpiresAt {
             if let wanted = expiry, wanted > parent {
-                throw APIError.validation("`expires_at` must not be later than this token's own expiry, \(RFC3339.format(parent)).", field: "expires_at")
+                throw APIError.validation(
+                    "`expires_at` must not be later than this token's own expiry, \(RFC3339.format(parent)).",
+                    field: "expires_at"
+                )
             }
             expiry = expiry ?? parent
         }
@@ -60,8 +85,14 @@ extension IdentityService {
                 }
             }
             try IdentityStore.insert(tx, record, secretHash: TokenFormat.hash(token))
-            try activity.record(tx, audit, action: "api_token.created", targetType: "api_token", targetID: record.id,
-                                detail: "name \(name), mode \(mode.rawValue)")
+            try activity.record(
+                tx,
+                audit,
+                action: "api_token.created",
+                targetType: "api_token",
+                targetID: record.id,
+                detail: "name \(name), mode \(mode.rawValue)"
+            )
         }
         return CreatedAPIToken(token: token, apiToken: record)
     }
@@ -84,7 +115,7 @@ extension IdentityService {
         let now = clock.now
         return try await database.write { tx in
             guard ID.isValid(id, prefix: "tok"), var token = try IdentityStore.token(tx, id: id),
-                  token.userId == principal.userID || Role.userManagers.contains(principal.role)
+                token.userId == principal.userID || Role.userManagers.contains(principal.role)
             else { throw APIError.notFound("API token", id) }
             if token.userId != principal.userID {
                 try principal.requireOrganizationWide(to: "revoke another user's API token")
@@ -154,7 +185,8 @@ extension IdentityService {
         let failures = try await activity.recentFailures(action: "session.created", actorLabel: label, ip: audit.ip, since: since)
         let pair = failures.filter { $0.actorLabel == label && $0.ip == audit.ip }.map(\.occurredAt)
         let address = audit.ip == nil ? [] : failures.filter { $0.ip == audit.ip }.map(\.occurredAt)
-        let checks = [RecentSignIns.Check(key: "\(label) \(audit.ip ?? "-")", recorded: pair, limit: Self.signInFailuresPerEmail)]
+        let checks =
+            [RecentSignIns.Check(key: "\(label) \(audit.ip ?? "-")", recorded: pair, limit: Self.signInFailuresPerEmail)]
             + (audit.ip.map { [RecentSignIns.Check(key: "address \($0)", recorded: address, limit: Self.signInFailuresPerAddress)] } ?? [])
         let outcome = recentSignIns.begin(checks, at: now, since: since)
         if case .allowed(let attempt) = outcome { return attempt }
@@ -162,8 +194,12 @@ extension IdentityService {
         // When enough failures have left the window to allow one more attempt.
         let seconds = max(1, Int(oldest.addingTimeInterval(Self.signInWindow).timeIntervalSince(now).rounded(.up)))
         try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins", flood: true)
-        var error = APIError(.tooManyRequests, "too-many-attempts", "Too many attempts",
-                             detail: "Too many failed sign-ins from here; try again in \(seconds) seconds.")
+        var error = APIError(
+            .tooManyRequests,
+            "too-many-attempts",
+            "Too many attempts",
+            detail: "Too many failed sign-ins from here; try again in \(seconds) seconds."
+        )
         error.headers[.retryAfter] = String(seconds)
         throw error
     }

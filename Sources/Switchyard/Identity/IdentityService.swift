@@ -11,8 +11,14 @@ public struct IdentityService: Sendable {
     /// This process's recent sign-in attempts, counted with the logged failures by the throttle.
     let recentSignIns = RecentSignIns()
 
-    public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService,
-                mail: MailService, publicURL: String) {
+    public init(
+        database: Database,
+        clock: any WallClock,
+        passwords: Passwords,
+        activity: ActivityService,
+        mail: MailService,
+        publicURL: String
+    ) {
         self.database = database
         self.clock = clock
         self.passwords = passwords
@@ -91,15 +97,25 @@ public struct IdentityService: Sendable {
         do {
             try await database.write { tx in
                 try IdentityStore.insert(tx, user, passwordHash: hash)
-                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: user.id,
-                                    detail: "role \(user.role.rawValue)")
-                try mail.enqueue(tx, to: email, subject: "Your Switchyard account",
-                                 body: """
-                                 Hello \(name),
+                try activity.record(
+                    tx,
+                    audit,
+                    action: "user.created",
+                    targetType: "user",
+                    targetID: user.id,
+                    detail: "role \(user.role.rawValue)"
+                )
+                try mail.enqueue(
+                    tx,
+                    to: email,
+                    subject: "Your Switchyard account",
+                    body: """
+                        Hello \(name),
 
-                                 An account with the role \(user.role.rawValue) was created for you on Switchyard.
-                                 Sign in at \(signIn) with this email address and the password you were given.
-                                 """)
+                        An account with the role \(user.role.rawValue) was created for you on Switchyard.
+                        Sign in at \(signIn) with this email address and the password you were given.
+                        """
+                )
             }
         } catch StorageError.uniqueViolation {
             throw APIError.conflict("A user with the email \(email) exists already.", field: "email")
@@ -131,8 +147,12 @@ public struct IdentityService: Sendable {
 
     /// Creates a workspace; with `idempotencyKey`, a retry within 24 hours answers the first
     /// answer and creates nothing. The answer is the workspace's JSON.
-    public func createWorkspace(_ input: CreateWorkspaceInput, idempotencyKey: String? = nil, by principal: Principal,
-                                audit: AuditContext) async throws -> (status: Int, body: String) {
+    public func createWorkspace(
+        _ input: CreateWorkspaceInput,
+        idempotencyKey: String? = nil,
+        by principal: Principal,
+        audit: AuditContext
+    ) async throws -> (status: Int, body: String) {
         try principal.require(Role.userManagers, to: "create workspaces")
         if principal.tokenWorkspaces != nil {
             throw APIError.forbidden("A token limited to workspaces cannot create workspaces; use a token for all workspaces.")
@@ -147,12 +167,24 @@ public struct IdentityService: Sendable {
         let attempt = { @Sendable in
             try await self.database.write { tx in
                 // Above workspaces: keys live under the organization, per caller.
-                try Idempotency.once(tx, workspaceID: "organization", scope: "workspaces:\(principal.actorID)", key: idempotencyKey,
-                                     fingerprint: fingerprint, now: now) {
+                try Idempotency.once(
+                    tx,
+                    workspaceID: "organization",
+                    scope: "workspaces:\(principal.actorID)",
+                    key: idempotencyKey,
+                    fingerprint: fingerprint,
+                    now: now
+                ) {
                     let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: mode, createdAt: now, updatedAt: now)
                     try IdentityStore.insert(tx, workspace)
-                    try activity.record(tx, audit, action: "workspace.created", targetType: "workspace", targetID: workspace.id,
-                                        workspaceID: workspace.id)
+                    try activity.record(
+                        tx,
+                        audit,
+                        action: "workspace.created",
+                        targetType: "workspace",
+                        targetID: workspace.id,
+                        workspaceID: workspace.id
+                    )
                     return try JSONCoding.encodeText(workspace)
                 }
             }
@@ -179,7 +211,7 @@ public struct IdentityService: Sendable {
     public func workspace(id: String, by principal: Principal) async throws -> Workspace {
         try principal.require(Role.readers, to: "read workspaces")
         guard ID.isValid(id, prefix: "ws"),
-              let workspace = try await database.read({ tx in try IdentityStore.workspace(tx, id: id) })
+            let workspace = try await database.read({ tx in try IdentityStore.workspace(tx, id: id) })
         else { throw APIError.notFound("workspace", id) }
         try principal.requireAccess(to: workspace)
         return workspace
@@ -196,8 +228,14 @@ public struct IdentityService: Sendable {
         let updated = workspace
         try await database.write { tx in
             try IdentityStore.updateWorkspace(tx, updated)
-            try activity.record(tx, audit, action: "workspace.updated", targetType: "workspace", targetID: updated.id,
-                                workspaceID: updated.id)
+            try activity.record(
+                tx,
+                audit,
+                action: "workspace.updated",
+                targetType: "workspace",
+                targetID: updated.id,
+                workspaceID: updated.id
+            )
         }
         return updated
     }

@@ -13,13 +13,23 @@ enum IdentityStore {
     // MARK: workspaces
 
     static func insert(_ tx: SQLTx, _ workspace: Workspace) throws {
-        try tx.execute("INSERT INTO workspaces (id, name, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                       workspace.id, workspace.name, workspace.mode.rawValue, workspace.createdAt, workspace.updatedAt)
+        try tx.execute(
+            "INSERT INTO workspaces (id, name, mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            workspace.id,
+            workspace.name,
+            workspace.mode.rawValue,
+            workspace.createdAt,
+            workspace.updatedAt
+        )
     }
 
     static func updateWorkspace(_ tx: SQLTx, _ workspace: Workspace) throws {
-        try tx.execute("UPDATE workspaces SET name = ?, updated_at = ? WHERE id = ?",
-                       workspace.name, workspace.updatedAt, workspace.id)
+        try tx.execute(
+            "UPDATE workspaces SET name = ?, updated_at = ? WHERE id = ?",
+            workspace.name,
+            workspace.updatedAt,
+            workspace.id
+        )
     }
 
     static func workspace(_ tx: SQLTx, id: String) throws -> Workspace? {
@@ -46,9 +56,13 @@ enum IdentityStore {
     }
 
     static func workspace(from row: SQLRow) throws -> Workspace {
-        Workspace(id: try row.string("id"), name: try row.string("name"),
-                  mode: WorkspaceMode(rawValue: try row.string("mode")) ?? .live,
-                  createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+        Workspace(
+            id: try row.string("id"),
+            name: try row.string("name"),
+            mode: WorkspaceMode(rawValue: try row.string("mode")) ?? .live,
+            createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at")
+        )
     }
 
     // MARK: users
@@ -56,7 +70,14 @@ enum IdentityStore {
     static func insert(_ tx: SQLTx, _ user: User, passwordHash: String) throws {
         try tx.execute(
             "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            user.id, user.email, user.name, user.role.rawValue, passwordHash, user.createdAt, user.updatedAt)
+            user.id,
+            user.email,
+            user.name,
+            user.role.rawValue,
+            passwordHash,
+            user.createdAt,
+            user.updatedAt
+        )
     }
 
     static func user(_ tx: SQLTx, id: String) throws -> User? {
@@ -78,9 +99,14 @@ enum IdentityStore {
     }
 
     static func user(from row: SQLRow) throws -> User {
-        User(id: try row.string("id"), email: try row.string("email"), name: try row.string("name"),
-             role: Role(rawValue: try row.string("role")) ?? .member,
-             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+        User(
+            id: try row.string("id"),
+            email: try row.string("email"),
+            name: try row.string("name"),
+            role: Role(rawValue: try row.string("role")) ?? .member,
+            createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at")
+        )
     }
 
     // MARK: API tokens
@@ -93,8 +119,17 @@ enum IdentityStore {
                                     expires_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            token.id, token.userId, token.name, token.mode.rawValue, token.prefix, token.lastFour, secretHash,
-            workspaces, token.expiresAt, token.createdAt)
+            token.id,
+            token.userId,
+            token.name,
+            token.mode.rawValue,
+            token.prefix,
+            token.lastFour,
+            secretHash,
+            workspaces,
+            token.expiresAt,
+            token.createdAt
+        )
     }
 
     static func token(_ tx: SQLTx, id: String) throws -> APIToken? {
@@ -103,8 +138,12 @@ enum IdentityStore {
 
     static func tokens(_ tx: SQLTx, userID: String?, after: String?, limit: Int) throws -> [APIToken] {
         if let userID {
-            return try tx.query("SELECT * FROM api_tokens WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
-                                userID, after ?? "", limit).map(token(from:))
+            return try tx.query(
+                "SELECT * FROM api_tokens WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+                userID,
+                after ?? "",
+                limit
+            ).map(token(from:))
         }
         return try tx.query("SELECT * FROM api_tokens WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit).map(token(from:))
     }
@@ -119,42 +158,66 @@ enum IdentityStore {
 
     /// The token with this hash and its user, in one read: authentication is on every request.
     static func tokenWithUser(_ tx: SQLTx, secretHash: String) throws -> (APIToken, User)? {
-        guard let row = try tx.queryOne(
-            """
-            SELECT t.*, u.email AS user_email, u.name AS user_name, u.role AS user_role,
-                   u.created_at AS user_created_at, u.updated_at AS user_updated_at
-            FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?
-            """, secretHash)
+        guard
+            let row = try tx.queryOne(
+                """
+                SELECT t.*, u.email AS user_email, u.name AS user_name, u.role AS user_role,
+                       u.created_at AS user_created_at, u.updated_at AS user_updated_at
+                FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?
+                """,
+                secretHash
+            )
         else { return nil }
-        let user = User(id: try row.string("user_id"), email: try row.string("user_email"), name: try row.string("user_name"),
-                        role: Role(rawValue: try row.string("user_role")) ?? .member,
-                        createdAt: try row.date("user_created_at"), updatedAt: try row.date("user_updated_at"))
+        let user = User(
+            id: try row.string("user_id"),
+            email: try row.string("user_email"),
+            name: try row.string("user_name"),
+            role: Role(rawValue: try row.string("user_role")) ?? .member,
+            createdAt: try row.date("user_created_at"),
+            updatedAt: try row.date("user_updated_at")
+        )
         return (try token(from: row), user)
     }
 
     static func token(from row: SQLRow) throws -> APIToken {
         let workspaces = row.optionalString("workspace_ids").flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
         return APIToken(
-            id: try row.string("id"), userId: try row.string("user_id"), name: try row.string("name"),
-            mode: TokenMode(rawValue: try row.string("mode")) ?? .live, prefix: try row.string("display_prefix"),
-            lastFour: try row.string("last_four"), workspaces: workspaces, expiresAt: row.optionalDate("expires_at"),
-            lastUsedAt: row.optionalDate("last_used_at"), revokedAt: row.optionalDate("revoked_at"),
-            createdAt: try row.date("created_at"))
+            id: try row.string("id"),
+            userId: try row.string("user_id"),
+            name: try row.string("name"),
+            mode: TokenMode(rawValue: try row.string("mode")) ?? .live,
+            prefix: try row.string("display_prefix"),
+            lastFour: try row.string("last_four"),
+            workspaces: workspaces,
+            expiresAt: row.optionalDate("expires_at"),
+            lastUsedAt: row.optionalDate("last_used_at"),
+            revokedAt: row.optionalDate("revoked_at"),
+            createdAt: try row.date("created_at")
+        )
     }
 
     // MARK: sessions
 
     static func insertSession(_ tx: SQLTx, id: String, userID: String, secretHash: String, createdAt: Date, expiresAt: Date) throws {
-        try tx.execute("INSERT INTO sessions (id, user_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                       id, userID, secretHash, createdAt, expiresAt)
+        try tx.execute(
+            "INSERT INTO sessions (id, user_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            id,
+            userID,
+            secretHash,
+            createdAt,
+            expiresAt
+        )
     }
 
     static func sessionWithUser(_ tx: SQLTx, secretHash: String) throws -> (id: String, expiresAt: Date, user: User)? {
-        guard let row = try tx.queryOne(
-            """
-            SELECT s.id AS session_id, s.expires_at AS session_expires_at, u.*
-            FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = ?
-            """, secretHash)
+        guard
+            let row = try tx.queryOne(
+                """
+                SELECT s.id AS session_id, s.expires_at AS session_expires_at, u.*
+                FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.secret_hash = ?
+                """,
+                secretHash
+            )
         else { return nil }
         return (try row.string("session_id"), try row.date("session_expires_at"), try user(from: row))
     }

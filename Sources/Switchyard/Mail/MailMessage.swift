@@ -24,17 +24,33 @@ enum MailStore {
             INSERT INTO mail_messages (id, recipient, subject, body, status, attempts, next_attempt_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            message.id, message.recipient, message.subject, message.body, message.status.rawValue, message.attempts,
-            message.nextAttemptAt, message.createdAt)
+            message.id,
+            message.recipient,
+            message.subject,
+            message.body,
+            message.status.rawValue,
+            message.attempts,
+            message.nextAttemptAt,
+            message.createdAt
+        )
     }
 
     static func list(_ tx: SQLTx, status: MailMessage.Status?, after: String?, limit: Int) throws -> [MailMessage] {
         if let status {
-            return try tx.query("SELECT * FROM mail_messages WHERE status = ? AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?",
-                                status.rawValue, after ?? "", after ?? "", limit).map(message(from:))
+            return try tx.query(
+                "SELECT * FROM mail_messages WHERE status = ? AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?",
+                status.rawValue,
+                after ?? "",
+                after ?? "",
+                limit
+            ).map(message(from:))
         }
-        return try tx.query("SELECT * FROM mail_messages WHERE (? = '' OR id < ?) ORDER BY id DESC LIMIT ?",
-                            after ?? "", after ?? "", limit).map(message(from:))
+        return try tx.query(
+            "SELECT * FROM mail_messages WHERE (? = '' OR id < ?) ORDER BY id DESC LIMIT ?",
+            after ?? "",
+            after ?? "",
+            limit
+        ).map(message(from:))
     }
 
     /// Claims due messages for `lease` seconds, so a second process (or this one after a crash,
@@ -45,7 +61,11 @@ enum MailStore {
             SELECT id FROM mail_messages
             WHERE status = 'queued' AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
             ORDER BY next_attempt_at, id LIMIT ?\(tx.dialect.skipLocked)
-            """, now, now, limit).map { try $0.string("id") }
+            """,
+            now,
+            now,
+            limit
+        ).map { try $0.string("id") }
         guard !due.isEmpty else { return [] }
         let until = now.addingTimeInterval(lease)
         return try tx.query(
@@ -55,21 +75,38 @@ enum MailStore {
     }
 
     static func markDelivered(_ tx: SQLTx, id: String, status: MailMessage.Status, at: Date, attempts: Int) throws {
-        try tx.execute("UPDATE mail_messages SET status = ?, sent_at = ?, attempts = ?, locked_until = NULL, last_error = NULL WHERE id = ?",
-                       status.rawValue, at, attempts, id)
+        try tx.execute(
+            "UPDATE mail_messages SET status = ?, sent_at = ?, attempts = ?, locked_until = NULL, last_error = NULL WHERE id = ?",
+            status.rawValue,
+            at,
+            attempts,
+            id
+        )
     }
 
     static func markFailedAttempt(_ tx: SQLTx, id: String, attempts: Int, error: String, nextAttemptAt: Date, giveUp: Bool) throws {
         try tx.execute(
             "UPDATE mail_messages SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, locked_until = NULL WHERE id = ?",
-            giveUp ? MailMessage.Status.failed.rawValue : MailMessage.Status.queued.rawValue, attempts, error, nextAttemptAt, id)
+            giveUp ? MailMessage.Status.failed.rawValue : MailMessage.Status.queued.rawValue,
+            attempts,
+            error,
+            nextAttemptAt,
+            id
+        )
     }
 
     static func message(from row: SQLRow) throws -> MailMessage {
         MailMessage(
-            id: try row.string("id"), recipient: try row.string("recipient"), subject: try row.string("subject"),
-            body: try row.string("body"), status: MailMessage.Status(rawValue: try row.string("status")) ?? .queued,
-            attempts: Int(try row.int("attempts")), nextAttemptAt: try row.date("next_attempt_at"),
-            lastError: row.optionalString("last_error"), createdAt: try row.date("created_at"), sentAt: row.optionalDate("sent_at"))
+            id: try row.string("id"),
+            recipient: try row.string("recipient"),
+            subject: try row.string("subject"),
+            body: try row.string("body"),
+            status: MailMessage.Status(rawValue: try row.string("status")) ?? .queued,
+            attempts: Int(try row.int("attempts")),
+            nextAttemptAt: try row.date("next_attempt_at"),
+            lastError: row.optionalString("last_error"),
+            createdAt: try row.date("created_at"),
+            sentAt: row.optionalDate("sent_at")
+        )
     }
 }

@@ -18,8 +18,17 @@ public struct MailService: Sendable {
     public func enqueue(_ tx: SQLTx, to recipient: String, subject: String, body: String) throws -> MailMessage {
         let now = clock.now
         let message = MailMessage(
-            id: ID.make("msg", at: now), recipient: singleLine(recipient), subject: singleLine(subject), body: body,
-            status: .queued, attempts: 0, nextAttemptAt: now, lastError: nil, createdAt: now, sentAt: nil)
+            id: ID.make("msg", at: now),
+            recipient: singleLine(recipient),
+            subject: singleLine(subject),
+            body: body,
+            status: .queued,
+            attempts: 0,
+            nextAttemptAt: now,
+            lastError: nil,
+            createdAt: now,
+            sentAt: nil
+        )
         try MailStore.insert(tx, message)
         return message
     }
@@ -90,8 +99,12 @@ public struct MailSender: Sendable {
                 try await smtp.send(message, date: clock.now)
                 logger.info("mail sent", metadata: ["message": "\(message.id)", "attempts": "\(attempts)"])
             } else {
-                logger.info("mail (no --smtp-url; kept in the outbox)", metadata: [
-                    "message": "\(message.id)", "to": "\(message.recipient)", "subject": "\(message.subject)"])
+                logger.info(
+                    "mail (no --smtp-url; kept in the outbox)",
+                    metadata: [
+                        "message": "\(message.id)", "to": "\(message.recipient)", "subject": "\(message.subject)",
+                    ]
+                )
             }
             let status: MailMessage.Status = smtp == nil ? .logged : .sent
             let at = clock.now
@@ -99,12 +112,22 @@ public struct MailSender: Sendable {
         } catch {
             let giveUp = attempts >= Self.maximumAttempts
             let next = clock.now.addingTimeInterval(Self.backoff(afterAttempt: attempts))
-            logger.warning("mail attempt failed", metadata: [
-                "message": "\(message.id)", "attempts": "\(attempts)", "error": "\(error)", "gave_up": "\(giveUp)"])
+            logger.warning(
+                "mail attempt failed",
+                metadata: [
+                    "message": "\(message.id)", "attempts": "\(attempts)", "error": "\(error)", "gave_up": "\(giveUp)",
+                ]
+            )
             let reason = String(describing: error).prefix(500)
             _ = try? await database.write { tx in
-                try MailStore.markFailedAttempt(tx, id: message.id, attempts: attempts, error: String(reason),
-                                                nextAttemptAt: next, giveUp: giveUp)
+                try MailStore.markFailedAttempt(
+                    tx,
+                    id: message.id,
+                    attempts: attempts,
+                    error: String(reason),
+                    nextAttemptAt: next,
+                    giveUp: giveUp
+                )
             }
         }
     }

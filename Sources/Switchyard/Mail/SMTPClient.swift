@@ -57,7 +57,8 @@ public struct SMTPClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         if let implicitTLS {
                             try channel.pipeline.syncOperations.addHandler(
-                                NIOSSLClientHandler(context: implicitTLS, serverHostname: SMTPTLS.serverHostname(host)))
+                                NIOSSLClientHandler(context: implicitTLS, serverHostname: SMTPTLS.serverHostname(host))
+                            )
                         }
                         try channel.pipeline.syncOperations.addHandler(SMTPLineFramer())
                         return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)

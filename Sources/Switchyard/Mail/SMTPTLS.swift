@@ -48,12 +48,16 @@ enum SMTPTLS {
         case .wrongHost:
             return SMTPError(description: "TLS with \(peer) failed: the server's certificate is not valid for \(host)")
         case .untrustedCertificate:
-            return SMTPError(description:
-                "TLS with \(peer) failed: the server's certificate is not trusted (unknown issuer, expired or otherwise invalid); " +
-                "for a private CA, add ?ca=/path/to/ca.pem to --smtp-url")
+            return SMTPError(
+                description:
+                    "TLS with \(peer) failed: the server's certificate is not trusted (unknown issuer, expired or otherwise invalid); "
+                    + "for a private CA, add ?ca=/path/to/ca.pem to --smtp-url"
+            )
         case .notTLS:
-            return SMTPError(description: "TLS with \(peer) failed: the server does not speak TLS there (WRONG_VERSION_NUMBER); " +
-                             "smtps:// expects TLS from the first byte, usually on port 465")
+            return SMTPError(
+                description: "TLS with \(peer) failed: the server does not speak TLS there (WRONG_VERSION_NUMBER); "
+                    + "smtps:// expects TLS from the first byte, usually on port 465"
+            )
         case .other(let detail):
             return SMTPError(description: "TLS handshake with \(peer) failed: \(detail)")
         }

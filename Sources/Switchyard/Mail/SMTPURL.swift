@@ -42,8 +42,8 @@ public struct SMTPURL: Sendable, Equatable, CustomStringConvertible {
     public init(parsing string: String) throws {
         let shape = "--smtp-url must look like smtp://host:port, smtp+starttls://user:password@host:587 or smtps://user:password@host:465"
         guard let components = URLComponents(string: string),
-              let security = components.scheme.flatMap({ Security(rawValue: $0.lowercased()) }),
-              var host = components.host, !host.isEmpty
+            let security = components.scheme.flatMap({ Security(rawValue: $0.lowercased()) }),
+            var host = components.host, !host.isEmpty
         else {
             throw ConfigurationError(shape)
         }
@@ -85,8 +85,9 @@ public struct SMTPURL: Sendable, Equatable, CustomStringConvertible {
         // AUTH PLAIN is base64, not encryption: over plain SMTP it is readable by anyone on the way.
         if security == .plain, self.user != nil, !Self.isLoopback(host) {
             throw ConfigurationError(
-                "--smtp-url would send the SMTP password in clear to \(host): use smtp+starttls://…:587 or smtps://…:465 " +
-                    "(plain smtp:// with a user is allowed only to a loopback host: localhost, 127.0.0.0/8, ::1)")
+                "--smtp-url would send the SMTP password in clear to \(host): use smtp+starttls://…:587 or smtps://…:465 "
+                    + "(plain smtp:// with a user is allowed only to a loopback host: localhost, 127.0.0.0/8, ::1)"
+            )
         }
     }
 

@@ -18,53 +18,87 @@ struct ObjectRoutes {
         typesPath.post { request, context in
             var request = request
             let input = try await request.decodeBody(CreateObjectTypeInput.self, limit: maximumBodySize)
-            let type = try await types.create(input, workspaceID: try context.parameters.require("workspace_id"),
-                                              credentials: context.credentials, audit: context.audit(nil))
+            let type = try await types.create(
+                input,
+                workspaceID: try context.parameters.require("workspace_id"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return EditedResponse(status: .created, response: type)
         }
         typesPath.get { request, context in
             let limit = try Validate.limit(request.query("limit"))
-            let list = try await types.list(workspaceID: try context.parameters.require("workspace_id"), credentials: context.credentials,
-                                            audit: context.audit(nil), after: request.query("after"), limit: limit)
+            let list = try await types.list(
+                workspaceID: try context.parameters.require("workspace_id"),
+                credentials: context.credentials,
+                audit: context.audit(nil),
+                after: request.query("after"),
+                limit: limit
+            )
             return Page(list, limit: limit, cursor: \.key)
         }
         typesPath.get(":type_key") { _, context in
-            try await types.get(workspaceID: try context.parameters.require("workspace_id"), key: try context.parameters.require("type_key"),
-                                credentials: context.credentials, audit: context.audit(nil))
+            try await types.get(
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
         }
         typesPath.patch(":type_key") { request, context in
             var request = request
             let input = try await request.decodeBody(UpdateObjectTypeInput.self, limit: maximumBodySize)
-            return try await types.update(input, workspaceID: try context.parameters.require("workspace_id"),
-                                          key: try context.parameters.require("type_key"), credentials: context.credentials,
-                                          audit: context.audit(nil))
+            return try await types.update(
+                input,
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
         }
         typesPath.delete(":type_key") { request, context -> Response in
             let force = try IdentityRoutes.flag(request.query("force"), name: "force")
-            try await types.delete(workspaceID: try context.parameters.require("workspace_id"), key: try context.parameters.require("type_key"),
-                                   force: force, credentials: context.credentials, audit: context.audit(nil))
+            try await types.delete(
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                force: force,
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return Response(status: .noContent)
         }
         typesPath.post(":type_key/fields") { request, context in
             var request = request
             let input = try await request.decodeBody(AddFieldInput.self, limit: maximumBodySize)
-            let type = try await types.addField(input.field, workspaceID: try context.parameters.require("workspace_id"),
-                                                key: try context.parameters.require("type_key"), credentials: context.credentials,
-                                                audit: context.audit(nil))
+            let type = try await types.addField(
+                input.field,
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return EditedResponse(status: .created, response: type)
         }
         typesPath.patch(":type_key/fields/:field_key") { request, context in
             var request = request
             let input = try await request.decodeBody(UpdateFieldInput.self, limit: maximumBodySize)
-            return try await types.updateField(input, workspaceID: try context.parameters.require("workspace_id"),
-                                               key: try context.parameters.require("type_key"),
-                                               fieldKey: try context.parameters.require("field_key"), credentials: context.credentials,
-                                               audit: context.audit(nil))
+            return try await types.updateField(
+                input,
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                fieldKey: try context.parameters.require("field_key"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
         }
         typesPath.delete(":type_key/fields/:field_key") { _, context in
-            try await types.removeField(workspaceID: try context.parameters.require("workspace_id"),
-                                        key: try context.parameters.require("type_key"), fieldKey: try context.parameters.require("field_key"),
-                                        credentials: context.credentials, audit: context.audit(nil))
+            try await types.removeField(
+                workspaceID: try context.parameters.require("workspace_id"),
+                key: try context.parameters.require("type_key"),
+                fieldKey: try context.parameters.require("field_key"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
         }
 
         let recordsPath = router.group("v1/workspaces/:workspace_id/records/:type_key")
@@ -73,8 +107,13 @@ struct ObjectRoutes {
             let key = try Idempotency.key(request.headers[.idempotencyKey])
             let input = try await request.decodeBody(RecordInput.self, limit: maximumBodySize)
             let (status, body) = try await records.create(
-                input, workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
-                idempotencyKey: key, credentials: context.credentials, audit: context.audit(nil))
+                input,
+                workspaceID: try context.parameters.require("workspace_id"),
+                typeKey: try context.parameters.require("type_key"),
+                idempotencyKey: key,
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             var response = Response.json(status: status, body: body)
             if status == 201 { response.headers[.eTag] = "\"1\"" }
             return response
@@ -86,15 +125,25 @@ struct ObjectRoutes {
                 filters.append((String(key.dropFirst(7).dropLast()), value))
             }
             let page = try await records.list(
-                workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
-                filters: filters, sort: request.query("sort"), limit: limit, after: request.query("after"),
-                credentials: context.credentials, audit: context.audit(nil))
+                workspaceID: try context.parameters.require("workspace_id"),
+                typeKey: try context.parameters.require("type_key"),
+                filters: filters,
+                sort: request.query("sort"),
+                limit: limit,
+                after: request.query("after"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return Response.json(status: 200, body: page)
         }
         recordsPath.get(":record_id") { _, context -> Response in
             let (json, version) = try await records.get(
-                workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
-                id: try context.parameters.require("record_id"), credentials: context.credentials, audit: context.audit(nil))
+                workspaceID: try context.parameters.require("workspace_id"),
+                typeKey: try context.parameters.require("type_key"),
+                id: try context.parameters.require("record_id"),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             var response = Response.json(status: 200, body: json)
             response.headers[.eTag] = "\"\(version)\""
             return response
@@ -104,16 +153,25 @@ struct ObjectRoutes {
             let version = try Self.expectedVersion(request)
             let input = try await request.decodeBody(RecordInput.self, limit: maximumBodySize)
             let record = try await records.update(
-                input, workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
-                id: try context.parameters.require("record_id"), expectedVersion: version, credentials: context.credentials,
-                audit: context.audit(nil))
+                input,
+                workspaceID: try context.parameters.require("workspace_id"),
+                typeKey: try context.parameters.require("type_key"),
+                id: try context.parameters.require("record_id"),
+                expectedVersion: version,
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return try Self.recordResponse(record, status: .ok)
         }
         recordsPath.delete(":record_id") { request, context -> Response in
             try await records.delete(
-                workspaceID: try context.parameters.require("workspace_id"), typeKey: try context.parameters.require("type_key"),
-                id: try context.parameters.require("record_id"), expectedVersion: try Self.expectedVersion(request),
-                credentials: context.credentials, audit: context.audit(nil))
+                workspaceID: try context.parameters.require("workspace_id"),
+                typeKey: try context.parameters.require("type_key"),
+                id: try context.parameters.require("record_id"),
+                expectedVersion: try Self.expectedVersion(request),
+                credentials: context.credentials,
+                audit: context.audit(nil)
+            )
             return Response(status: .noContent)
         }
     }
@@ -138,4 +196,3 @@ struct ObjectRoutes {
         return version
     }
 }
-

@@ -11,13 +11,28 @@ enum ObjectStore {
             INSERT INTO object_types (id, workspace_id, key, name, description, fields, locked, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            type.id, type.workspaceId, type.key, type.name, type.description, try fieldsText(type.fields), type.locked,
-            type.createdAt, type.updatedAt)
+            type.id,
+            type.workspaceId,
+            type.key,
+            type.name,
+            type.description,
+            try fieldsText(type.fields),
+            type.locked,
+            type.createdAt,
+            type.updatedAt
+        )
     }
 
     static func update(_ tx: SQLTx, _ type: ObjectType) throws {
-        try tx.execute("UPDATE object_types SET name = ?, description = ?, fields = ?, locked = ?, updated_at = ? WHERE id = ?",
-                       type.name, type.description, try fieldsText(type.fields), type.locked, type.updatedAt, type.id)
+        try tx.execute(
+            "UPDATE object_types SET name = ?, description = ?, fields = ?, locked = ?, updated_at = ? WHERE id = ?",
+            type.name,
+            type.description,
+            try fieldsText(type.fields),
+            type.locked,
+            type.updatedAt,
+            type.id
+        )
     }
 
     enum Lock { case none, share, update }
@@ -29,8 +44,12 @@ enum ObjectStore {
     }
 
     static func objectTypes(_ tx: SQLTx, workspaceID: String, after: String?, limit: Int) throws -> [ObjectType] {
-        try tx.query("SELECT * FROM object_types WHERE workspace_id = ? AND key > ? ORDER BY key LIMIT ?",
-                     workspaceID, after ?? "", limit).map(objectType(from:))
+        try tx.query(
+            "SELECT * FROM object_types WHERE workspace_id = ? AND key > ? ORDER BY key LIMIT ?",
+            workspaceID,
+            after ?? "",
+            limit
+        ).map(objectType(from:))
     }
 
     /// The reference fields of the workspace's types that point to `targetKey`, with their type.
@@ -47,7 +66,10 @@ enum ObjectStore {
     static func recordReferring(_ tx: SQLTx, type: ObjectType, field: DataField, to id: String, except: String) throws -> String? {
         try tx.queryOne(
             "SELECT id FROM records WHERE object_type_id = ? AND \(tx.dialect.jsonText("data", field.key)) = ? AND id <> ? LIMIT 1",
-            type.id, id, except)?.string("id")
+            type.id,
+            id,
+            except
+        )?.string("id")
     }
 
     static func delete(_ tx: SQLTx, objectTypeID: String) throws {
@@ -76,10 +98,16 @@ enum ObjectStore {
 
     static func objectType(from row: SQLRow) throws -> ObjectType {
         ObjectType(
-            id: try row.string("id"), workspaceId: try row.string("workspace_id"), key: try row.string("key"),
-            name: try row.string("name"), description: row.optionalString("description"),
+            id: try row.string("id"),
+            workspaceId: try row.string("workspace_id"),
+            key: try row.string("key"),
+            name: try row.string("name"),
+            description: row.optionalString("description"),
             fields: try fields(try row.string("fields")),
-            locked: row.bool("locked"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+            locked: row.bool("locked"),
+            createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at")
+        )
     }
 
     // MARK: records
@@ -90,14 +118,28 @@ enum ObjectStore {
             INSERT INTO records (id, workspace_id, object_type_id, data, version, created_at, updated_at, created_by_type, created_by_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            record.id, record.workspaceId, objectTypeID, fieldsJSON, record.version,
-            record.createdAt, record.updatedAt, record.createdBy.type, record.createdBy.id)
+            record.id,
+            record.workspaceId,
+            objectTypeID,
+            fieldsJSON,
+            record.version,
+            record.createdAt,
+            record.updatedAt,
+            record.createdBy.type,
+            record.createdBy.id
+        )
     }
 
     /// Writes new fields if the stored version is still `expectedVersion`; false when it is not.
     static func update(_ tx: SQLTx, _ record: Record, expectedVersion: Int64) throws -> Bool {
-        try tx.execute("UPDATE records SET data = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?",
-                       JSONValue.object(record.fields).jsonText, record.version, record.updatedAt, record.id, expectedVersion) == 1
+        try tx.execute(
+            "UPDATE records SET data = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?",
+            JSONValue.object(record.fields).jsonText,
+            record.version,
+            record.updatedAt,
+            record.id,
+            expectedVersion
+        ) == 1
     }
 
     static func deleteRecord(_ tx: SQLTx, id: String) throws {
@@ -118,7 +160,11 @@ enum ObjectStore {
             SELECT r.*, w.mode AS workspace_mode FROM records r
             JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
             WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
-            """, id, workspaceID, typeKey)
+            """,
+            id,
+            workspaceID,
+            typeKey
+        )
     }
 
     /// Locks the record found (PostgreSQL: FOR SHARE), so a concurrent delete, which checks for
@@ -128,7 +174,11 @@ enum ObjectStore {
             """
             SELECT r.id FROM records r JOIN object_types t ON t.id = r.object_type_id
             WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?\(tx.dialect == .postgres ? " FOR SHARE OF r" : "")
-            """, id, workspaceID, typeKey) != nil
+            """,
+            id,
+            workspaceID,
+            typeKey
+        ) != nil
     }
 
     static func recordCount(_ tx: SQLTx, objectTypeID: String) throws -> Int64 {
@@ -182,7 +232,8 @@ enum ObjectStore {
                     arguments.append(.text(position.id))
                 } else {
                     conditions.append(
-                        "(\(expression) \(descending ? "<" : ">") ? OR (\(expression) = ? AND id > ?) OR \(expression) IS NULL)")
+                        "(\(expression) \(descending ? "<" : ">") ? OR (\(expression) = ? AND id > ?) OR \(expression) IS NULL)"
+                    )
                     arguments += [position.value, position.value, .text(position.id)]
                 }
             }
@@ -192,7 +243,9 @@ enum ObjectStore {
         }
         arguments.append(.int(Int64(query.limit)))
         return try tx.query(
-            "SELECT \(columns) FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?", arguments)
+            "SELECT \(columns) FROM records WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?",
+            arguments
+        )
     }
 
     /// A field's sort expression. Booleans as 1/0, not as text: PostgreSQL's text is 'false'/'true'
@@ -207,10 +260,15 @@ enum ObjectStore {
 
     static func record(from row: SQLRow, type: String) throws -> Record {
         Record(
-            id: try row.string("id"), workspaceId: try row.string("workspace_id"), type: type,
-            fields: try JSONValue.parse(text: try row.string("data")).objectValue ?? [:], version: try row.int("version"),
-            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
-            createdBy: Record.CreatedBy(type: try row.string("created_by_type"), id: row.optionalString("created_by_id")))
+            id: try row.string("id"),
+            workspaceId: try row.string("workspace_id"),
+            type: type,
+            fields: try JSONValue.parse(text: try row.string("data")).objectValue ?? [:],
+            version: try row.int("version"),
+            createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"),
+            createdBy: Record.CreatedBy(type: try row.string("created_by_type"), id: row.optionalString("created_by_id"))
+        )
     }
 
     // MARK: unique values
@@ -227,19 +285,32 @@ enum ObjectStore {
             let text = Hex.sha256(value.stringValue ?? value.jsonText)
             if let holder = try tx.queryOne(
                 "SELECT record_id FROM record_unique_values WHERE object_type_id = ? AND field_key = ? AND value = ?",
-                type.id, field.key, text) {
-                throw APIError.conflict("Another \(type.key) record (\(try holder.string("record_id"))) has this `\(field.key)`; it must be unique.",
-                                        field: "fields.\(field.key)")
+                type.id,
+                field.key,
+                text
+            ) {
+                throw APIError.conflict(
+                    "Another \(type.key) record (\(try holder.string("record_id"))) has this `\(field.key)`; it must be unique.",
+                    field: "fields.\(field.key)"
+                )
             }
-            try tx.execute("INSERT INTO record_unique_values (object_type_id, field_key, value, record_id) VALUES (?, ?, ?, ?)",
-                           type.id, field.key, text, recordID)
+            try tx.execute(
+                "INSERT INTO record_unique_values (object_type_id, field_key, value, record_id) VALUES (?, ?, ?, ?)",
+                type.id,
+                field.key,
+                text,
+                recordID
+            )
         }
     }
 
     /// Gives every record of the type that lacks the field the value `value`.
     static func fill(_ tx: SQLTx, type: ObjectType, key: String, value: JSONValue) throws {
-        try tx.execute("UPDATE records SET data = \(tx.dialect.jsonSetIfAbsent("data", key)) WHERE object_type_id = ?",
-                       value.jsonText, type.id)
+        try tx.execute(
+            "UPDATE records SET data = \(tx.dialect.jsonSetIfAbsent("data", key)) WHERE object_type_id = ?",
+            value.jsonText,
+            type.id
+        )
     }
 
     static func removeField(_ tx: SQLTx, type: ObjectType, key: String) throws {

@@ -81,8 +81,16 @@ public struct DataFieldInput: Codable, Sendable {
         case defaultValue = "default"
     }
 
-    public init(key: String, label: String? = nil, type: FieldType, required: Bool? = nil, defaultValue: JSONValue? = nil,
-                unique: Bool? = nil, options: [String]? = nil, reference: String? = nil) {
+    public init(
+        key: String,
+        label: String? = nil,
+        type: FieldType,
+        required: Bool? = nil,
+        defaultValue: JSONValue? = nil,
+        unique: Bool? = nil,
+        options: [String]? = nil,
+        reference: String? = nil
+    ) {
         self.key = key
         self.label = label
         self.type = type

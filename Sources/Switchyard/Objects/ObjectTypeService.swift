@@ -10,8 +10,14 @@ public struct ObjectTypeService: Sendable {
     let events: EventService
     let maximumFields: Int
 
-    public init(database: Database, clock: any WallClock, identity: IdentityService, activity: ActivityService,
-                events: EventService, maximumFields: Int) {
+    public init(
+        database: Database,
+        clock: any WallClock,
+        identity: IdentityService,
+        activity: ActivityService,
+        events: EventService,
+        maximumFields: Int
+    ) {
         self.database = database
         self.clock = clock
         self.identity = identity
@@ -23,7 +29,7 @@ public struct ObjectTypeService: Sendable {
     /// `work_order`, `due_on`: a lower-case letter, then letters, digits or `_`, at most 63.
     static func validateKey(_ key: String, field: String) throws -> String {
         guard let first = key.first, first.isASCII, first.isLowercase, key.count <= 63,
-              key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else {
             throw APIError.validation("`\(field)` must start with a lower-case letter and hold only a-z, 0-9 and _ (at most 63).", field: field)
         }
@@ -34,8 +40,13 @@ public struct ObjectTypeService: Sendable {
     /// The type, if it exists in the workspace (which the caller must reach). Writers lock it: a
     /// change to the type waits for record writes (`share`) and they for it (`update`), so a
     /// field list is never read half-changed on PostgreSQL.
-    func objectType(_ tx: SQLTx, workspaceID: String, key: String, by principal: Principal,
-                    lock: ObjectStore.Lock = .none) throws -> ObjectType {
+    func objectType(
+        _ tx: SQLTx,
+        workspaceID: String,
+        key: String,
+        by principal: Principal,
+        lock: ObjectStore.Lock = .none
+    ) throws -> ObjectType {
         _ = try identity.workspace(tx, id: workspaceID, by: principal)
         guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock) else {
             throw APIError.notFound(detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
@@ -78,7 +89,10 @@ public struct ObjectTypeService: Sendable {
             }
             // Share-locked: a concurrent delete of the target type waits, then sees this field.
             if target != selfKey, try ObjectStore.objectType(tx, workspaceID: workspaceID, key: target, lock: .share) == nil {
-                throw APIError.validation("`\(path).reference`: there is no object type `\(target.prefix(63))` in this workspace.", field: "\(path).reference")
+                throw APIError.validation(
+                    "`\(path).reference`: there is no object type `\(target.prefix(63))` in this workspace.",
+                    field: "\(path).reference"
+                )
             }
             reference = target
         } else if input.reference != nil {
@@ -87,8 +101,16 @@ public struct ObjectTypeService: Sendable {
         if input.unique == true, [.json, .boolean].contains(input.type) {
             throw APIError.validation("`\(path).unique` cannot be set on a \(input.type.rawValue) field.", field: "\(path).unique")
         }
-        var field = DataField(key: key, label: label, type: input.type, required: input.required ?? false, defaultValue: nil,
-                              unique: input.unique ?? false, options: options, reference: reference)
+        var field = DataField(
+            key: key,
+            label: label,
+            type: input.type,
+            required: input.required ?? false,
+            defaultValue: nil,
+            unique: input.unique ?? false,
+            options: options,
+            reference: reference
+        )
         if let value = input.defaultValue {
             field.defaultValue = try RecordValidator.check(value, for: field, path: "\(path).default")
         }
@@ -104,7 +126,8 @@ public struct ObjectTypeService: Sendable {
         return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot])) != nil
     }
 
-    public func create(_ input: CreateObjectTypeInput, workspaceID: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType {
+    public func create(_ input: CreateObjectTypeInput, workspaceID: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType
+    {
         let key = try Self.validateKey(input.key, field: "key")
         let name = try Validate.name(input.name)
         let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
@@ -125,11 +148,27 @@ public struct ObjectTypeService: Sendable {
                     }
                     fields.append(field)
                 }
-                let type = ObjectType(id: ID.make("ot", at: now), workspaceId: workspaceID, key: key, name: name, description: description,
-                                      fields: fields, locked: false, createdAt: now, updatedAt: now)
+                let type = ObjectType(
+                    id: ID.make("ot", at: now),
+                    workspaceId: workspaceID,
+                    key: key,
+                    name: name,
+                    description: description,
+                    fields: fields,
+                    locked: false,
+                    createdAt: now,
+                    updatedAt: now
+                )
                 try ObjectStore.insert(tx, type)
-                try activity.record(tx, principal.audit(from: audit), action: "object_type.created", targetType: "object_type",
-                                    targetID: type.id, workspaceID: workspaceID, detail: key)
+                try activity.record(
+                    tx,
+                    principal.audit(from: audit),
+                    action: "object_type.created",
+                    targetType: "object_type",
+                    targetID: type.id,
+                    workspaceID: workspaceID,
+                    detail: key
+                )
                 return type
             }
         } catch StorageError.uniqueViolation {
@@ -151,43 +190,81 @@ public struct ObjectTypeService: Sendable {
     }
 
     /// Runs a change to a type that is not locked, records it, and saves the result.
-    private func change(workspaceID: String, key: String, credentials: Credentials?, audit: AuditContext, action: String,
-                        detail: String? = nil,
-                        _ body: @escaping @Sendable (SQLTx, inout ObjectType) throws -> Void) async throws -> ObjectType {
+    private func change(
+        workspaceID: String,
+        key: String,
+        credentials: Credentials?,
+        audit: AuditContext,
+        action: String,
+        detail: String? = nil,
+        _ body: @escaping @Sendable (SQLTx, inout ObjectType) throws -> Void
+    ) async throws -> ObjectType {
         let now = clock.now
         return try await identity.write(credentials, audit: audit) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
             var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
-                throw APIError(.conflict, "object-type-locked", "Object type locked",
-                               detail: "`\(key)` belongs to an installed package and cannot be changed; change the package instead.")
+                throw APIError(
+                    .conflict,
+                    "object-type-locked",
+                    "Object type locked",
+                    detail: "`\(key)` belongs to an installed package and cannot be changed; change the package instead."
+                )
             }
             try body(tx, &type)
             type.updatedAt = now
             try ObjectStore.update(tx, type)
-            try activity.record(tx, principal.audit(from: audit), action: action, targetType: "object_type", targetID: type.id,
-                                workspaceID: workspaceID, detail: detail ?? key)
+            try activity.record(
+                tx,
+                principal.audit(from: audit),
+                action: action,
+                targetType: "object_type",
+                targetID: type.id,
+                workspaceID: workspaceID,
+                detail: detail ?? key
+            )
             return type
         }
     }
 
-    public func update(_ input: UpdateObjectTypeInput, workspaceID: String, key: String, credentials: Credentials?,
-                       audit: AuditContext) async throws -> ObjectType {
+    public func update(
+        _ input: UpdateObjectTypeInput,
+        workspaceID: String,
+        key: String,
+        credentials: Credentials?,
+        audit: AuditContext
+    ) async throws -> ObjectType {
         let name = try input.name.map { try Validate.name($0) }
         let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.updated") { _, type in
+        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.updated") {
+            _,
+            type in
             if let name { type.name = name }
             if let description { type.description = description }
         }
     }
 
-    public func addField(_ input: DataFieldInput, workspaceID: String, key: String, credentials: Credentials?,
-                         audit: AuditContext) async throws -> ObjectType {
+    public func addField(
+        _ input: DataFieldInput,
+        workspaceID: String,
+        key: String,
+        credentials: Credentials?,
+        audit: AuditContext
+    ) async throws -> ObjectType {
         let maximum = maximumFields
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_added",
-                                  detail: "\(key).\(input.key)") { tx, type in
+        return try await change(
+            workspaceID: workspaceID,
+            key: key,
+            credentials: credentials,
+            audit: audit,
+            action: "object_type.field_added",
+            detail: "\(key).\(input.key)"
+        ) { tx, type in
             guard type.fields.count < maximum else {
-                throw APIError.validation("`\(type.key)` has \(type.fields.count) data fields, the most an object type may have (\(maximum)).", field: "key")
+                throw APIError.validation(
+                    "`\(type.key)` has \(type.fields.count) data fields, the most an object type may have (\(maximum)).",
+                    field: "key"
+                )
             }
             let field = try makeField(input, path: "field", in: tx, workspaceID: workspaceID, selfKey: type.key)
             guard type.field(field.key) == nil else {
@@ -195,7 +272,10 @@ public struct ObjectTypeService: Sendable {
             }
             if field.required, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
                 guard let value = field.defaultValue else {
-                    throw APIError.validation("`\(type.key)` has records, which would lack this required field: give it a `default`.", field: "default")
+                    throw APIError.validation(
+                        "`\(type.key)` has records, which would lack this required field: give it a `default`.",
+                        field: "default"
+                    )
                 }
                 // Existing records get the default, so the field is present wherever it is required.
                 try ObjectStore.fill(tx, type: type, key: field.key, value: value)
@@ -207,11 +287,23 @@ public struct ObjectTypeService: Sendable {
         }
     }
 
-    public func updateField(_ input: UpdateFieldInput, workspaceID: String, key: String, fieldKey: String, credentials: Credentials?,
-                            audit: AuditContext) async throws -> ObjectType {
+    public func updateField(
+        _ input: UpdateFieldInput,
+        workspaceID: String,
+        key: String,
+        fieldKey: String,
+        credentials: Credentials?,
+        audit: AuditContext
+    ) async throws -> ObjectType {
         let label = try input.label.map { try Validate.name($0, field: "label") }
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_updated",
-                                  detail: "\(key).\(fieldKey)") { tx, type in
+        return try await change(
+            workspaceID: workspaceID,
+            key: key,
+            credentials: credentials,
+            audit: audit,
+            action: "object_type.field_updated",
+            detail: "\(key).\(fieldKey)"
+        ) { tx, type in
             let index = try Self.fieldIndex(type, fieldKey)
             var field = type.fields[index]
             if let label { field.label = label }
@@ -238,10 +330,21 @@ public struct ObjectTypeService: Sendable {
     }
 
     /// Removes a field and its values from every record of the type.
-    public func removeField(workspaceID: String, key: String, fieldKey: String, credentials: Credentials?,
-                            audit: AuditContext) async throws -> ObjectType {
-        try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.field_removed",
-                                  detail: "\(key).\(fieldKey)") { tx, type in
+    public func removeField(
+        workspaceID: String,
+        key: String,
+        fieldKey: String,
+        credentials: Credentials?,
+        audit: AuditContext
+    ) async throws -> ObjectType {
+        try await change(
+            workspaceID: workspaceID,
+            key: key,
+            credentials: credentials,
+            audit: audit,
+            action: "object_type.field_removed",
+            detail: "\(key).\(fieldKey)"
+        ) { tx, type in
             let index = try Self.fieldIndex(type, fieldKey)
             type.fields.remove(at: index)
             try ObjectStore.removeField(tx, type: type, key: fieldKey)
@@ -255,8 +358,12 @@ public struct ObjectTypeService: Sendable {
             try principal.require(Role.integrationManagers, to: "manage object types")
             let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
-                throw APIError(.conflict, "object-type-locked", "Object type locked",
-                               detail: "`\(key)` belongs to an installed package and cannot be deleted on its own.")
+                throw APIError(
+                    .conflict,
+                    "object-type-locked",
+                    "Object type locked",
+                    detail: "`\(key)` belongs to an installed package and cannot be deleted on its own."
+                )
             }
             if let (other, field) = try ObjectStore.referencesTo(tx, workspaceID: workspaceID, targetKey: key).first(where: { $0.type.key != key }) {
                 throw APIError.conflict("`\(other.key).\(field.key)` refers to `\(key)`; remove that field (or delete `\(other.key)`) first.")
@@ -270,15 +377,28 @@ public struct ObjectTypeService: Sendable {
             while true {
                 let page = try ObjectStore.records(tx, type: type, query: RecordQuery(limit: 500, after: after))
                 for record in page {
-                    try events.appendRecordEvent(tx, workspaceID: workspaceID, type: "\(type.key).deleted", record: record,
-                                                 recordJSON: RecordJSON.render(record), actor: actor)
+                    try events.appendRecordEvent(
+                        tx,
+                        workspaceID: workspaceID,
+                        type: "\(type.key).deleted",
+                        record: record,
+                        recordJSON: RecordJSON.render(record),
+                        actor: actor
+                    )
                 }
                 guard page.count == 500, let last = page.last else { break }
                 after = last.id
             }
             try ObjectStore.delete(tx, objectTypeID: type.id)
-            try activity.record(tx, actor, action: "object_type.deleted", targetType: "object_type", targetID: type.id,
-                                workspaceID: workspaceID, detail: "\(key), \(count) records")
+            try activity.record(
+                tx,
+                actor,
+                action: "object_type.deleted",
+                targetType: "object_type",
+                targetID: type.id,
+                workspaceID: workspaceID,
+                detail: "\(key), \(count) records"
+            )
         }
     }
 

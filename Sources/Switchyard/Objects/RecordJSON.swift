@@ -5,23 +5,48 @@ import Foundation
 /// numbers and times, none of which needs escaping. Keys in the encoder's sorted order, so the
 /// answer is byte-for-byte what `JSONCoding.encoder` would write for `Record`.
 enum RecordJSON {
-    static func render(id: String, workspaceID: String, type: String, fieldsJSON: String, version: Int64, createdAt: Date,
-                       updatedAt: Date, createdByType: String, createdByID: String?) -> String {
+    static func render(
+        id: String,
+        workspaceID: String,
+        type: String,
+        fieldsJSON: String,
+        version: Int64,
+        createdAt: Date,
+        updatedAt: Date,
+        createdByType: String,
+        createdByID: String?
+    ) -> String {
         let createdBy = createdByID.map { #"{"id":"\#($0)","type":"\#(createdByType)"}"# } ?? #"{"type":"\#(createdByType)"}"#
         return #"{"created_at":"\#(RFC3339.format(createdAt))","created_by":\#(createdBy),"fields":\#(fieldsJSON),"id":"\#(id)","#
             + #""type":"\#(type)","updated_at":"\#(RFC3339.format(updatedAt))","version":\#(version),"workspace_id":"\#(workspaceID)"}"#
     }
 
     static func render(row: SQLRow, type: String) throws -> String {
-        render(id: try row.string("id"), workspaceID: try row.string("workspace_id"), type: type, fieldsJSON: try row.string("data"),
-               version: try row.int("version"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
-               createdByType: try row.string("created_by_type"), createdByID: row.optionalString("created_by_id"))
+        render(
+            id: try row.string("id"),
+            workspaceID: try row.string("workspace_id"),
+            type: type,
+            fieldsJSON: try row.string("data"),
+            version: try row.int("version"),
+            createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"),
+            createdByType: try row.string("created_by_type"),
+            createdByID: row.optionalString("created_by_id")
+        )
     }
 
     static func render(_ record: Record, fieldsJSON: String? = nil) -> String {
-        render(id: record.id, workspaceID: record.workspaceId, type: record.type, fieldsJSON: fieldsJSON ?? JSONValue.object(record.fields).jsonText,
-               version: record.version, createdAt: record.createdAt, updatedAt: record.updatedAt,
-               createdByType: record.createdBy.type, createdByID: record.createdBy.id)
+        render(
+            id: record.id,
+            workspaceID: record.workspaceId,
+            type: record.type,
+            fieldsJSON: fieldsJSON ?? JSONValue.object(record.fields).jsonText,
+            version: record.version,
+            createdAt: record.createdAt,
+            updatedAt: record.updatedAt,
+            createdByType: record.createdBy.type,
+            createdByID: record.createdBy.id
+        )
     }
 
     /// A page of records as `Page` writes one.

@@ -32,7 +32,10 @@ enum RecordQueryParser {
             case "updated_at": query.sort = .updated(descending: descending)
             default:
                 guard let field = type.field(name), field.type != .json else {
-                    throw APIError.validation("`sort` must be created_at, updated_at or a field of `\(type.key)`, with - for descending.", field: "sort")
+                    throw APIError.validation(
+                        "`sort` must be created_at, updated_at or a field of `\(type.key)`, with - for descending.",
+                        field: "sort"
+                    )
                 }
                 query.sort = .field(field, descending: descending)
             }
@@ -60,8 +63,9 @@ enum RecordQueryParser {
         case .field(let field, _): kind = RecordQuery.SortValue(field)
         }
         guard after.hasPrefix("k."), let bytes = base64URLDecoded(after.dropFirst(2)),
-              case .array(let items) = try JSONValue.parse(utf8: bytes), items.count == 2,
-              case .string(let id) = items[1], ID.isValid(id, prefix: "rec") else { throw BadCursor() }
+            case .array(let items) = try JSONValue.parse(utf8: bytes), items.count == 2,
+            case .string(let id) = items[1], ID.isValid(id, prefix: "rec")
+        else { throw BadCursor() }
         // Each kind binds as its expression's type on both engines: text, DOUBLE PRECISION, integers.
         let value: SQLValue
         switch (kind, items[0]) {

@@ -41,7 +41,8 @@ struct RecordValidator {
         if let unknown = input.keys.filter({ type.field($0) == nil }).sorted().first {
             throw APIError.validation(
                 "`\(type.key)` has no field `\(unknown)`. Its fields: \(type.fields.map(\.key).joined(separator: ", ")).",
-                field: "fields.\(unknown)")
+                field: "fields.\(unknown)"
+            )
         }
     }
 
@@ -88,7 +89,10 @@ struct RecordValidator {
             let options = field.options ?? []
             guard case .string(let text) = value else { throw refuse("one of: \(options.joined(separator: ", "))") }
             guard options.contains(text) else {
-                throw APIError.validation("`\(path)` must be one of: \(options.joined(separator: ", ")); \"\(text.prefix(100))\" is not.", field: path)
+                throw APIError.validation(
+                    "`\(path)` must be one of: \(options.joined(separator: ", ")); \"\(text.prefix(100))\" is not.",
+                    field: path
+                )
             }
             return value
         case .email:
@@ -96,7 +100,7 @@ struct RecordValidator {
             return .string(try Validate.email(text, field: path))
         case .url:
             guard case .string(let text) = value, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-                  scheme == "http" || scheme == "https", url.host?.isEmpty == false
+                scheme == "http" || scheme == "https", url.host?.isEmpty == false
             else { throw refuse("an http or https URL") }
             return value
         case .reference:
@@ -112,7 +116,7 @@ struct RecordValidator {
     static func isDate(_ text: String) -> Bool {
         let parts = text.split(separator: "-")
         guard text.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              parts[0].count == 4, parts[1].count == 2, parts[2].count == 2
+            parts[0].count == 4, parts[1].count == 2, parts[2].count == 2
         else { return false }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone

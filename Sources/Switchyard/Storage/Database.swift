@@ -60,7 +60,9 @@ public enum DatabaseURL: Sendable, CustomStringConvertible, Equatable {
     public init(parsing string: String) throws {
         if string.hasPrefix("sqlite://") {
             let path = String(string.dropFirst("sqlite://".count))
-            guard !path.isEmpty else { throw StorageError.invalidURL("sqlite URL has no path; use sqlite:///absolute/path or sqlite://relative/path") }
+            guard !path.isEmpty else {
+                throw StorageError.invalidURL("sqlite URL has no path; use sqlite:///absolute/path or sqlite://relative/path")
+            }
             self = .sqlite(path: path)
         } else if string.hasPrefix("postgres://") || string.hasPrefix("postgresql://") {
             self = .postgres(try PostgresURL(parsing: string))

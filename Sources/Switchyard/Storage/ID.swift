@@ -8,7 +8,11 @@ import NIOConcurrencyHelpers
 /// ordering by creation within a process.
 public enum ID {
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
-    private struct Last { var milliseconds: UInt64 = 0; var high: UInt64 = 0; var low: UInt16 = 0 }
+    private struct Last {
+        var milliseconds: UInt64 = 0
+        var high: UInt64 = 0
+        var low: UInt16 = 0
+    }
     private static let last = NIOLockedValueBox(Last())
 
     public static func make(_ prefix: String, at date: Date = Date()) -> String {

@@ -24,15 +24,21 @@ public enum Migrator {
             if tx.dialect == .postgres {
                 _ = try tx.query("SELECT pg_advisory_xact_lock(7715042) AS locked")
             }
-            try tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            try tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
             let applied = Set(try tx.query("SELECT version FROM schema_migrations").map { try $0.int("version") })
             var done: [Int] = []
             for migration in migrations.sorted(by: { $0.version < $1.version }) where !applied.contains(Int64(migration.version)) {
                 for statement in migration.statements {
                     try tx.execute(Self.translate(statement, for: tx.dialect))
                 }
-                try tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                               migration.version, migration.name, now)
+                try tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    migration.version,
+                    migration.name,
+                    now
+                )
                 done.append(migration.version)
             }
             return done

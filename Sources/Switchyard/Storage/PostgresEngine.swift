@@ -77,7 +77,13 @@ final class PostgresConnectionPool: Sendable {
         // literal (not allowed in SNI) it sends none and NIOSSL matches the certificate's IP
         // addresses against the connected peer instead. So tlsServerName stays unset.
         var config = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: tls)
+            host: url.host,
+            port: url.port,
+            username: url.user,
+            password: url.password,
+            database: url.database,
+            tls: tls
+        )
         var parameters = [
             ("statement_timeout", "30s"),
             ("idle_in_transaction_session_timeout", "60s"),
@@ -108,10 +114,14 @@ final class PostgresConnectionPool: Sendable {
         }
         do {
             return try PostgresConnection.connect(
-                on: eventLoops.next(), configuration: config, id: nextID.next(), logger: logger
+                on: eventLoops.next(),
+                configuration: config,
+                id: nextID.next(),
+                logger: logger
             ).wait()
         } catch {
-            let host = config.host ?? "?", port = config.port ?? 0
+            let host = config.host ?? "?"
+            let port = config.port ?? 0
             if let tlsFailure = PostgresTLS.describe(error, host: host, port: port, caFile: caFile) { throw tlsFailure }
             throw StorageError.unavailable("cannot connect to PostgreSQL at \(host):\(port): \(String(reflecting: error))")
         }
@@ -171,8 +181,10 @@ enum PostgresTLS {
         let failed = "TLS with the database at \(peer) failed"
         if let error = error as? PSQLError {
             if error.code == .sslUnsupported {
-                return .unavailable("the database at \(peer) does not accept TLS, and sslmode=require asks for it; " +
-                                    "turn on ssl in PostgreSQL (or, on a network you trust, use sslmode=prefer or disable)")
+                return .unavailable(
+                    "the database at \(peer) does not accept TLS, and sslmode=require asks for it; "
+                        + "turn on ssl in PostgreSQL (or, on a network you trust, use sslmode=prefer or disable)"
+                )
             }
             return error.underlying.flatMap { describe($0, host: host, port: port, caFile: caFile) }
         }
@@ -182,7 +194,8 @@ enum PostgresTLS {
         case .wrongHost:
             return .unavailable("\(failed): the server's certificate is not valid for \(host)")
         case .untrustedCertificate:
-            let trust = caFile.map { "by the CA certificates in sslrootcert=\($0)" }
+            let trust =
+                caFile.map { "by the CA certificates in sslrootcert=\($0)" }
                 ?? "by the system's CA certificates; for a private CA add sslrootcert=/path/to/ca.pem to the URL"
             return .unavailable("\(failed): the server's certificate is not trusted (unknown issuer, expired or otherwise invalid) \(trust)")
         case .notTLS:
@@ -195,7 +208,12 @@ enum PostgresTLS {
 
 final class ManagedAtomicCounter: Sendable {
     private let value = NIOLockedValueBox(0)
-    func next() -> Int { value.withLockedValue { $0 += 1; return $0 } }
+    func next() -> Int {
+        value.withLockedValue {
+            $0 += 1
+            return $0
+        }
+    }
 }
 
 struct PostgresTx: SQLTx {

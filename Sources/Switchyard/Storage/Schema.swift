@@ -2,110 +2,134 @@
 /// Times are BIGINT milliseconds since 1970 and booleans BIGINT 0/1 on both engines.
 public enum Schema {
     public static let all: [Migration] = [
-        Migration(1, "identity", [
-            """
-            CREATE TABLE organizations (
-                id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)
-            """,
-            """
-            CREATE TABLE workspaces (
-                id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL,
-                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
-            """,
-            """
-            CREATE TABLE users (
-                id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
-                password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
-            """,
-            "CREATE UNIQUE INDEX users_email ON users (email)",
-            """
-            CREATE TABLE api_tokens (
-                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id), name TEXT NOT NULL,
-                mode TEXT NOT NULL, display_prefix TEXT NOT NULL, last_four TEXT NOT NULL,
-                secret_hash TEXT NOT NULL, workspace_ids TEXT, expires_at BIGINT, last_used_at BIGINT,
-                revoked_at BIGINT, created_at BIGINT NOT NULL)
-            """,
-            "CREATE UNIQUE INDEX api_tokens_secret_hash ON api_tokens (secret_hash)",
-            "CREATE INDEX api_tokens_user ON api_tokens (user_id, id)",
-            """
-            CREATE TABLE sessions (
-                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
-                secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
-            """,
-            "CREATE UNIQUE INDEX sessions_secret_hash ON sessions (secret_hash)",
-        ]),
-        Migration(2, "mail and activity", [
-            """
-            CREATE TABLE mail_messages (
-                id TEXT PRIMARY KEY, recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
-                status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL,
-                locked_until BIGINT, last_error TEXT, created_at BIGINT NOT NULL, sent_at BIGINT)
-            """,
-            "CREATE INDEX mail_messages_due ON mail_messages (status, next_attempt_at)",
-            """
-            CREATE TABLE activity_entries (
-                id TEXT PRIMARY KEY, occurred_at BIGINT NOT NULL, actor_type TEXT NOT NULL, actor_id TEXT,
-                actor_label TEXT, action TEXT NOT NULL, target_type TEXT, target_id TEXT,
-                workspace_id TEXT, app_id TEXT, ip TEXT, outcome TEXT NOT NULL, detail TEXT,
-                request_id TEXT)
-            """,
-            "CREATE INDEX activity_entries_action ON activity_entries (action, id)",
-            "CREATE INDEX activity_entries_workspace ON activity_entries (workspace_id, id)",
-        ]),
-        Migration(3, "objects and events", [
-            """
-            CREATE TABLE object_types (
-                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces (id), key TEXT NOT NULL,
-                name TEXT NOT NULL, description TEXT, fields TEXT NOT NULL, locked BIGINT NOT NULL,
-                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
-            """,
-            "CREATE UNIQUE INDEX object_types_key ON object_types (workspace_id, key)",
-            """
-            CREATE TABLE records (
-                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, object_type_id TEXT NOT NULL REFERENCES object_types (id),
-                data TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
-                created_by_type TEXT NOT NULL, created_by_id TEXT)
-            """,
-            "CREATE INDEX records_type ON records (object_type_id, id)",
-            """
-            CREATE TABLE record_unique_values (
-                object_type_id TEXT NOT NULL, field_key TEXT NOT NULL, value TEXT NOT NULL, record_id TEXT NOT NULL,
-                PRIMARY KEY (object_type_id, field_key, value))
-            """,
-            "CREATE INDEX record_unique_values_record ON record_unique_values (record_id)",
-            """
-            CREATE TABLE events (
-                id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, type TEXT NOT NULL, object_type TEXT, record_id TEXT,
-                data TEXT NOT NULL, changed_fields TEXT, actor_type TEXT NOT NULL, actor_id TEXT,
-                created_by_type TEXT, created_by_id TEXT, occurred_at BIGINT NOT NULL)
-            """,
-            "CREATE INDEX events_workspace ON events (workspace_id, id)",
-            "CREATE INDEX events_workspace_type ON events (workspace_id, type, id)",
-            """
-            CREATE TABLE idempotency_keys (
-                workspace_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
-                status BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
-                PRIMARY KEY (workspace_id, scope, key))
-            """,
-        ]),
-        Migration(4, "the organization", [
-            // One organization per installation, made with the schema so that every process (and
-            // the command line, before any server ran) finds the same one.
-            """
-            INSERT INTO organizations (id, name, created_at)
-            SELECT 'org_00000000000000000000000000', 'My organization', 0
-            WHERE NOT EXISTS (SELECT 1 FROM organizations)
-            """,
-        ]),
-        Migration(5, "housekeeping indexes", [
-            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
-            "CREATE INDEX sessions_expires ON sessions (expires_at)",
-        ]),
-        Migration(6, "event positions", [
-            // The order events are read in: the writing transaction's id on PostgreSQL (see
-            // SQLDialect.eventPosition), 0 on SQLite, where ids already follow commit order.
-            "ALTER TABLE events ADD COLUMN position BIGINT NOT NULL DEFAULT 0",
-            "CREATE INDEX events_workspace_position ON events (workspace_id, position, id)",
-        ]),
+        Migration(
+            1,
+            "identity",
+            [
+                """
+                CREATE TABLE organizations (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE workspaces (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY, email TEXT NOT NULL, name TEXT NOT NULL, role TEXT NOT NULL,
+                    password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX users_email ON users (email)",
+                """
+                CREATE TABLE api_tokens (
+                    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id), name TEXT NOT NULL,
+                    mode TEXT NOT NULL, display_prefix TEXT NOT NULL, last_four TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL, workspace_ids TEXT, expires_at BIGINT, last_used_at BIGINT,
+                    revoked_at BIGINT, created_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX api_tokens_secret_hash ON api_tokens (secret_hash)",
+                "CREATE INDEX api_tokens_user ON api_tokens (user_id, id)",
+                """
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users (id),
+                    secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX sessions_secret_hash ON sessions (secret_hash)",
+            ]
+        ),
+        Migration(
+            2,
+            "mail and activity",
+            [
+                """
+                CREATE TABLE mail_messages (
+                    id TEXT PRIMARY KEY, recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
+                    status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL,
+                    locked_until BIGINT, last_error TEXT, created_at BIGINT NOT NULL, sent_at BIGINT)
+                """,
+                "CREATE INDEX mail_messages_due ON mail_messages (status, next_attempt_at)",
+                """
+                CREATE TABLE activity_entries (
+                    id TEXT PRIMARY KEY, occurred_at BIGINT NOT NULL, actor_type TEXT NOT NULL, actor_id TEXT,
+                    actor_label TEXT, action TEXT NOT NULL, target_type TEXT, target_id TEXT,
+                    workspace_id TEXT, app_id TEXT, ip TEXT, outcome TEXT NOT NULL, detail TEXT,
+                    request_id TEXT)
+                """,
+                "CREATE INDEX activity_entries_action ON activity_entries (action, id)",
+                "CREATE INDEX activity_entries_workspace ON activity_entries (workspace_id, id)",
+            ]
+        ),
+        Migration(
+            3,
+            "objects and events",
+            [
+                """
+                CREATE TABLE object_types (
+                    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL REFERENCES workspaces (id), key TEXT NOT NULL,
+                    name TEXT NOT NULL, description TEXT, fields TEXT NOT NULL, locked BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX object_types_key ON object_types (workspace_id, key)",
+                """
+                CREATE TABLE records (
+                    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, object_type_id TEXT NOT NULL REFERENCES object_types (id),
+                    data TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                    created_by_type TEXT NOT NULL, created_by_id TEXT)
+                """,
+                "CREATE INDEX records_type ON records (object_type_id, id)",
+                """
+                CREATE TABLE record_unique_values (
+                    object_type_id TEXT NOT NULL, field_key TEXT NOT NULL, value TEXT NOT NULL, record_id TEXT NOT NULL,
+                    PRIMARY KEY (object_type_id, field_key, value))
+                """,
+                "CREATE INDEX record_unique_values_record ON record_unique_values (record_id)",
+                """
+                CREATE TABLE events (
+                    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, type TEXT NOT NULL, object_type TEXT, record_id TEXT,
+                    data TEXT NOT NULL, changed_fields TEXT, actor_type TEXT NOT NULL, actor_id TEXT,
+                    created_by_type TEXT, created_by_id TEXT, occurred_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX events_workspace ON events (workspace_id, id)",
+                "CREATE INDEX events_workspace_type ON events (workspace_id, type, id)",
+                """
+                CREATE TABLE idempotency_keys (
+                    workspace_id TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+                    status BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    PRIMARY KEY (workspace_id, scope, key))
+                """,
+            ]
+        ),
+        Migration(
+            4,
+            "the organization",
+            [
+                // One organization per installation, made with the schema so that every process (and
+                // the command line, before any server ran) finds the same one.
+                """
+                INSERT INTO organizations (id, name, created_at)
+                SELECT 'org_00000000000000000000000000', 'My organization', 0
+                WHERE NOT EXISTS (SELECT 1 FROM organizations)
+                """
+            ]
+        ),
+        Migration(
+            5,
+            "housekeeping indexes",
+            [
+                "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+                "CREATE INDEX sessions_expires ON sessions (expires_at)",
+            ]
+        ),
+        Migration(
+            6,
+            "event positions",
+            [
+                // The order events are read in: the writing transaction's id on PostgreSQL (see
+                // SQLDialect.eventPosition), 0 on SQLite, where ids already follow commit order.
+                "ALTER TABLE events ADD COLUMN position BIGINT NOT NULL DEFAULT 0",
+                "CREATE INDEX events_workspace_position ON events (workspace_id, position, id)",
+            ]
+        ),
     ]
 }
