@@ -138,7 +138,7 @@ struct Serve: AsyncParsableCommand {
         _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)
         let started = ContinuousClock.now
         let services = try await AppServices.open(configuration, logger: logger)
-        if let first = try await services.identity.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
+        if let first = try await services.users.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
             // Straight to the file descriptor: print() is block-buffered when stdout is a pipe.
             FileHandle.standardOutput.write(
                 Data(
@@ -201,7 +201,7 @@ struct Users: AsyncParsableCommand {
             }
             let configuration = try common.configuration()
             let services = try await AppServices.open(configuration, logger: common.bootstrapLogging(configuration.logLevel))
-            let created = try await services.identity.createUser(
+            let created = try await services.users.create(
                 CreateUserInput(email: email, name: name, role: role, password: password),
                 by: nil,
                 audit: .system("command line")
@@ -228,10 +228,10 @@ struct Tokens: AsyncParsableCommand {
             guard let mode = TokenMode(rawValue: mode) else { throw ValidationError("--mode must be live or test") }
             let configuration = try common.configuration()
             let services = try await AppServices.open(configuration, logger: common.bootstrapLogging(configuration.logLevel))
-            guard let user = try await services.identity.user(email: email) else {
+            guard let user = try await services.users.user(email: email) else {
                 throw ValidationError("no user has the email \(email)")
             }
-            let created = try await services.identity.createToken(
+            let created = try await services.tokens.create(
                 CreateTokenInput(name: name, mode: mode, workspaces: workspace.isEmpty ? nil : workspace),
                 for: user.id,
                 by: nil,

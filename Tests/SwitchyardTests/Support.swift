@@ -79,16 +79,12 @@ struct TestApp: Sendable {
             configure(&configuration)
             let clock = ManualClock(Date())
             let services = AppServices(configuration: configuration, database: database, clock: clock, logger: TestDatabase.logger)
-            let first = try #require(try await services.identity.bootstrapIfEmpty(ownerEmail: "owner@example.com"))
-            let owner = try #require(try await services.identity.user(email: "owner@example.com"))
-            let principal = Principal(user: owner)
-            let created = try await services.identity.createWorkspace(
-                CreateWorkspaceInput(name: "Sandbox", mode: .sandbox),
-                by: principal,
-                audit: .system("test")
-            )
-            let sandboxID = try #require(JSONValue.parse(text: created.body).objectValue?["id"]?.stringValue)
-            let sandbox = try await services.identity.workspace(id: sandboxID, by: principal)
+            let first = try #require(try await services.users.bootstrapIfEmpty(ownerEmail: "owner@example.com"))
+            let owner = try #require(try await services.users.user(email: "owner@example.com"))
+            let principal = Principal.session(owner)
+            let sandbox = try await services.database.write { tx in
+                try services.workspaces.create(tx, CreateWorkspaceInput(name: "Sandbox", mode: .sandbox), by: principal, audit: .system("test"))
+            }
             let app = Application(router: buildRouter(services), logger: TestDatabase.logger)
             try await app.test(.router) { client in
                 try await body(
@@ -123,12 +119,12 @@ struct TestApp: Sendable {
 
     /// Creates a user with `role` and a token for them.
     func makeUser(_ email: String, role: Role) async throws -> (user: User, token: String) {
-        let created = try await services.identity.createUser(
+        let created = try await services.users.create(
             CreateUserInput(email: email, role: role, password: "correct horse battery"),
             by: nil,
             audit: .system("test")
         )
-        let token = try await services.identity.createToken(
+        let token = try await services.tokens.create(
             CreateTokenInput(name: "test"),
             for: created.user.id,
             by: nil,

@@ -7,41 +7,50 @@ extension ActivityEntry: ResponseEncodable {}
 /// `GET /v1/activity` (JSON, newest first, cursor pages) and `GET /v1/activity.csv` (the same
 /// filters, every matching entry, streamed page by page).
 struct ActivityRoutes {
+    let authenticator: Authenticator
     let activity: ActivityService
-    let identity: IdentityService
 
-    func add(to router: Router<AppRequestContext>) {
-        router.get("v1/activity") { request, context in
-            let principal = try await identity.principal(context)
-            try principal.require(Role.userManagers, to: "read the activity log")
-            try principal.requireOrganizationWide(to: "read the activity log")
-            let filter = try Self.filter(request)
-            return Page(try await activity.list(filter), limit: filter.limit, cursor: \.id)
-        }
-        router.get("v1/activity.csv") { request, context -> Response in
-            let principal = try await identity.principal(context)
-            try principal.require(Role.userManagers, to: "export the activity log")
-            try principal.requireOrganizationWide(to: "export the activity log")
-            var start = try Self.filter(request)
-            start.limit = 500
-            let first = try await activity.list(start)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"activity.csv\""],
-                body: ResponseBody { [start] writer in
-                    var filter = start
-                    try await writer.write(ByteBuffer(string: ActivityCSV.line(ActivityCSV.header)))
-                    var page = first
-                    while !page.isEmpty {
-                        try await writer.write(ByteBuffer(string: page.map(ActivityCSV.row).joined()))
-                        guard page.count == filter.limit, let last = page.last else { break }
-                        filter.after = last.id
-                        page = try await activity.list(filter)
-                    }
-                    try await writer.finish(nil)
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("activity", use: list)
+            .get("activity.csv", use: export)
+    }
+
+    /// Owners and admins with an organization-wide credential read the log.
+    private func authorize(_ context: AppRequestContext, to action: String) async throws {
+        let principal = try await authenticator.principal(context)
+        try principal.require(Role.userManagers, to: action)
+        try principal.requireOrganizationWide(to: action)
+    }
+
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Page<ActivityEntry> {
+        try await authorize(context, to: "read the activity log")
+        let filter = try Self.filter(request)
+        return Page(try await activity.list(filter), limit: filter.limit, cursor: \.id)
+    }
+
+    @Sendable func export(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try await authorize(context, to: "export the activity log")
+        var start = try Self.filter(request)
+        start.limit = 500
+        let first = try await activity.list(start)
+        let activity = activity
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"activity.csv\""],
+            body: ResponseBody { [start] writer in
+                var filter = start
+                try await writer.write(ByteBuffer(string: ActivityCSV.line(ActivityCSV.header)))
+                var page = first
+                while !page.isEmpty {
+                    try await writer.write(ByteBuffer(string: page.map(ActivityCSV.row).joined()))
+                    guard page.count == filter.limit, let last = page.last else { break }
+                    filter.after = last.id
+                    page = try await activity.list(filter)
                 }
-            )
-        }
+                try await writer.finish(nil)
+            }
+        )
     }
 
     static func filter(_ request: Request) throws -> ActivityFilter {

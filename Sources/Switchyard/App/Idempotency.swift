@@ -102,3 +102,47 @@ public enum Idempotency {
         )
     }
 }
+
+extension Authenticator {
+    /// A creating POST made once per `Idempotency-Key`, in one write with the caller's
+    /// authentication. `authorize` checks what the caller may do and finds what the create needs (it
+    /// runs for a retry too, so a caller who lost access is refused rather than answered);
+    /// `create` makes the thing and answers its JSON, which is kept for the key's retries. The route
+    /// calls this: rendering and idempotency are the HTTP layer's, the create the service's.
+    public func createOnce<Prepared>(
+        _ caller: Caller,
+        key: String?,
+        workspaceID: String,
+        scope: @escaping @Sendable (Principal) -> String,
+        fingerprint: String,
+        authorize: @escaping @Sendable (SQLTx, Principal) throws -> Prepared,
+        create: @escaping @Sendable (SQLTx, Principal, Prepared) throws -> String
+    ) async throws -> Idempotency.Stored {
+        let now = clock.now
+        let attempt = { @Sendable in
+            try await write(caller) { tx, principal in
+                let prepared = try authorize(tx, principal)
+                let answer = try Idempotency.once(
+                    tx,
+                    workspaceID: workspaceID,
+                    scope: scope(principal),
+                    key: key,
+                    fingerprint: fingerprint,
+                    now: now
+                ) { try create(tx, principal, prepared) }
+                return Idempotency.Stored(status: answer.status, body: answer.body)
+            }
+        }
+        do {
+            return try await attempt()
+        } catch StorageError.uniqueViolation {
+            // A concurrent request with the same key won (its answer is stored now), or took a
+            // unique value (the retry reports that properly).
+            do {
+                return try await attempt()
+            } catch StorageError.uniqueViolation(let detail) {
+                throw APIError.conflict("A concurrent request took a unique value or this Idempotency-Key (\(detail)); retry it.")
+            }
+        }
+    }
+}

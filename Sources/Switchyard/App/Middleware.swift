@@ -153,54 +153,13 @@ final class KnownRoutes: Sendable {
     }
 }
 
-/// Reads `Authorization: Bearer …` or the session cookie into `context.credentials`, without
-/// I/O: routes resolve them (`IdentityService.principal`), hot ones inside the read they make
-/// anyway. A malformed Authorization header is refused here.
-struct AuthenticationMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-    static let sessionCookie = "sy_session"
-    /// The routes after this middleware that take callers without credentials.
-    static let anonymousRoutes: Set<String> = ["POST /v1/sessions"]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
-        if let header = request.headers[.authorization] {
-            guard let token = Self.bearerToken(header) else {
-                throw APIError.unauthenticated("The Authorization header must be `Bearer <token>`.")
-            }
-            context.credentials = .bearer(token)
-        } else if let secret = request.cookies[Self.sessionCookie]?.value {
-            context.credentials = .session(secret)
-        } else if let endpoint = context.endpointPath, !Self.anonymousRoutes.contains("\(request.method.rawValue) \(endpoint)") {
-            // Refused before the route reads its body: a caller without credentials learns nothing
-            // of what a body should hold. (Unknown paths, with no endpoint, still answer 404.)
-            throw APIError.unauthenticated("Send an API token as `Authorization: Bearer sy_…`, or sign in with POST /v1/sessions.")
-        }
-        return try await next(request, context)
-    }
-
-    /// The token of `Bearer <token>` (scheme in any case, blanks around the token ignored), or
-    /// nil. Byte-wise: Foundation's trimming and `lowercased()` showed in every request's profile.
-    static func bearerToken(_ header: String) -> String? {
-        let bytes = Array(header.utf8)
-        let scheme = "bearer ".utf8
-        guard bytes.count > scheme.count,
-            zip(bytes, scheme).allSatisfy({ byte, expected in byte | 0x20 == expected })
-        else { return nil }
-        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        guard let first = bytes[scheme.count...].firstIndex(where: { !isBlank($0) }),
-            let last = bytes.lastIndex(where: { !isBlank($0) })
-        else { return nil }
-        return String(decoding: bytes[first...last], as: UTF8.self)
-    }
-}
-
 extension HTTPField.Name {
     static let requestID = named("X-Request-Id")
     static let idempotencyKey = named("Idempotency-Key")
     static let forwardedFor = named("X-Forwarded-For")
+    static let secFetchSite = named("Sec-Fetch-Site")
 
-    /// A header name written in this file: a token by construction, so the check cannot fail.
+    /// A header name written here: a token by construction, so the check cannot fail.
     private static func named(_ name: String) -> Self {
         guard let field = Self(name) else { preconditionFailure("\(name) is not a valid header name") }
         return field

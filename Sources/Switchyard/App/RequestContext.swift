@@ -6,7 +6,8 @@ import NIOCore
 import Glibc
 #endif
 
-/// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
+/// Per-request state: what credentials the caller presented (set by the route group's
+/// `AuthenticationMiddleware`) and from where.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var credentials: Credentials?
@@ -31,16 +32,10 @@ public struct AppRequestContext: RequestContext {
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
     public var requestDecoder: JSONDecoder { JSONCoding.decoder }
 
-    /// Who did it and from where, for activity entries.
-    public func audit(_ principal: Principal?) -> AuditContext {
-        AuditContext(
-            actorType: principal?.actorType ?? "anonymous",
-            actorID: principal?.actorID,
-            actorLabel: principal?.email,
-            appID: nil,
-            ip: remoteIP,
-            requestID: requestID
-        )
+    /// Who did it and from where, for activity entries; anonymous until a principal is known.
+    public func audit(_ principal: Principal? = nil) -> AuditContext {
+        let audit = AuditContext(actorType: "anonymous", actorID: nil, actorLabel: nil, appID: nil, ip: remoteIP, requestID: requestID)
+        return principal?.audit(from: audit) ?? audit
     }
 }
 

@@ -30,9 +30,12 @@ public struct PostEventInput: JSONObjectBody {
     public var data: JSONValue?
 
     public init(json object: [String: JSONValue]) throws {
-        type = try JSONBody.required(object, "type", "a string") { $0.stringValue }
+        type = try EventService.validateType(try JSONBody.required(object, "type", "a string") { $0.stringValue })
         data = object["data"].flatMap { $0 == .null ? nil : $0 }
     }
+
+    /// What makes two posts the same request, for `Idempotency-Key`.
+    public var idempotencyFingerprint: String { Idempotency.fingerprint(type, (data ?? .object([:])).jsonText) }
 }
 
 enum EventStore {

@@ -3,23 +3,23 @@ import Foundation
 /// The event log. Record changes append their event inside their own transaction (a
 /// transactional outbox): an event exists exactly when its change committed.
 public struct EventService: Sendable {
-    let database: Database
     let clock: any WallClock
-    let identity: IdentityService
+    let authenticator: Authenticator
+    let workspaces: WorkspaceService
     /// Whether an event type is a record change's (`work_order.created`), which only records
     /// write. Objects decides (`ObjectTypeService.ownsEventType`); passed in because Objects
     /// depends on Events, not the other way round.
     let isRecordEventType: @Sendable (SQLTx, _ workspaceID: String, _ type: String) throws -> Bool
 
     public init(
-        database: Database,
         clock: any WallClock,
-        identity: IdentityService,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
         isRecordEventType: @escaping @Sendable (SQLTx, String, String) throws -> Bool
     ) {
-        self.database = database
         self.clock = clock
-        self.identity = identity
+        self.authenticator = authenticator
+        self.workspaces = workspaces
         self.isRecordEventType = isRecordEventType
     }
 
@@ -95,58 +95,24 @@ public struct EventService: Sendable {
         return type
     }
 
-    /// A host's own event. With an idempotency key, a repeat within 24 hours returns the first
-    /// event and creates nothing.
-    public func post(
-        _ input: PostEventInput,
-        workspaceID: String,
-        credentials: Credentials?,
-        idempotencyKey: String?,
-        audit: AuditContext
-    ) async throws -> (status: Int, body: String) {
-        do {
-            return try await postOnce(input, workspaceID: workspaceID, credentials: credentials, idempotencyKey: idempotencyKey, audit: audit)
-        } catch StorageError.uniqueViolation {
-            // A concurrent request with the same key won; its answer is now stored.
-            return try await postOnce(input, workspaceID: workspaceID, credentials: credentials, idempotencyKey: idempotencyKey, audit: audit)
+    /// Whether the caller may post `input` in the workspace: integration managers, and never a
+    /// record change's event type.
+    public func authorizePost(_ tx: SQLTx, _ input: PostEventInput, workspaceID: String, by principal: Principal) throws {
+        try principal.require(Role.integrationManagers, to: "post events")
+        _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+        if try isRecordEventType(tx, workspaceID, input.type) {
+            throw APIError.validation("`\(input.type)` is the event of a record change; those are written by the records themselves.", field: "type")
         }
     }
 
-    private func postOnce(
-        _ input: PostEventInput,
-        workspaceID: String,
-        credentials: Credentials?,
-        idempotencyKey: String?,
-        audit: AuditContext
-    ) async throws -> (status: Int, body: String) {
-        let type = try Self.validateType(input.type)
-        let data = input.data ?? .object([:])
-        let fingerprint = Idempotency.fingerprint(type, data.jsonText)
-        let now = clock.now
-        return try await identity.write(credentials, audit: audit) { tx, principal in
-            try principal.require(Role.integrationManagers, to: "post events")
-            _ = try identity.workspace(tx, id: workspaceID, by: principal)
-            if try isRecordEventType(tx, workspaceID, type) {
-                throw APIError.validation("`\(type)` is the event of a record change; those are written by the records themselves.", field: "type")
-            }
-            return try Idempotency.once(
-                tx,
-                workspaceID: workspaceID,
-                scope: "events:\(principal.actorID)",
-                key: idempotencyKey,
-                fingerprint: fingerprint,
-                now: now
-            ) {
-                let event = try append(tx, workspaceID: workspaceID, type: type, data: data, actor: principal.audit(from: audit))
-                return try JSONCoding.encodeText(event)
-            }
-        }
+    /// A host's own event, in the caller's transaction (`authorizePost` first).
+    public func post(_ tx: SQLTx, _ input: PostEventInput, workspaceID: String, by principal: Principal, audit: AuditContext) throws -> Event {
+        try append(tx, workspaceID: workspaceID, type: input.type, data: input.data ?? .object([:]), actor: principal.audit(from: audit))
     }
 
     public func list(
         workspaceID: String,
-        credentials: Credentials?,
-        audit: AuditContext,
+        caller: Caller,
         after: String?,
         types: [String],
         limit: Int
@@ -155,8 +121,8 @@ public struct EventService: Sendable {
         if let after, !ID.isValid(after, prefix: "evt") {
             throw APIError.validation("`after` must be an event id (the `next_after` of the previous page).", field: "after")
         }
-        return try await identity.read(credentials, audit: audit) { tx, principal in
-            _ = try identity.workspace(tx, id: workspaceID, by: principal)
+        return try await authenticator.read(caller) { tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
             return try EventStore.list(tx, workspaceID: workspaceID, after: after, types: types, limit: limit)
         }
     }

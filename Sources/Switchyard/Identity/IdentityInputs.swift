@@ -24,6 +24,11 @@ public struct CreateWorkspaceInput: RequestBody {
         self.name = name
         self.mode = mode
     }
+
+    /// What makes two creates the same request, for `Idempotency-Key`.
+    public var idempotencyFingerprint: String {
+        Idempotency.fingerprint(name.trimmingCharacters(in: .whitespacesAndNewlines), (mode ?? .live).rawValue)
+    }
 }
 
 public struct UpdateWorkspaceInput: RequestBody {
@@ -62,49 +67,4 @@ public struct SignInInput: RequestBody {
 public struct CreatedUser: Codable, Sendable {
     public var user: User
     public var password: String?
-}
-
-public enum Validate {
-    /// A trimmed, non-empty name of at most `maximum` characters.
-    /// `multiline`: line breaks and tabs are kept (descriptions); other control characters never.
-    public static func name(_ value: String, field: String = "name", maximum: Int = 200, multiline: Bool = false) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw APIError.validation("`\(field)` must not be empty.", field: field) }
-        guard trimmed.count <= maximum else {
-            throw APIError.validation("`\(field)` must be at most \(maximum) characters.", field: field)
-        }
-        let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\r", "\t"] : []
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
-            throw APIError.validation(
-                multiline
-                    ? "`\(field)` must not contain control characters other than line breaks and tabs."
-                    : "`\(field)` must not contain control characters.",
-                field: field
-            )
-        }
-        return trimmed
-    }
-
-    /// A lower-cased address of the form local@domain.
-    public static func email(_ value: String, field: String = "email") throws -> String {
-        let email = value.trimmingCharacters(in: .whitespaces).lowercased()
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-            !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-            // ASCII only: mail servers without SMTPUTF8 refuse other addresses, and we do not ask for it.
-            email.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && !"<>\",;()[]\\".unicodeScalars.contains($0) })
-        else {
-            throw APIError.validation("`\(field)` must be an email address such as ada@example.com.", field: field)
-        }
-        return email
-    }
-
-    /// Page size: 1…200, default 50.
-    public static func limit(_ value: String?) throws -> Int {
-        guard let value else { return 50 }
-        guard let limit = Int(value), (1...200).contains(limit) else {
-            throw APIError.validation("`limit` must be a whole number from 1 to 200.", field: "limit")
-        }
-        return limit
-    }
 }

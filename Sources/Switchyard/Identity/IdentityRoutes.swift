@@ -8,158 +8,134 @@ extension CreatedAPIToken: ResponseEncodable {}
 extension CreatedUser: ResponseEncodable {}
 extension Organization: ResponseEncodable {}
 
-struct PingAnswer: ResponseEncodable {
-    struct Token: Codable {
-        var id: String
-        var name: String?
-        var mode: TokenMode?
-        var workspaces: [String]?
+extension AppRequestContext {
+    /// The caller as the route group's authentication read them, not yet looked up.
+    func caller() throws -> Caller {
+        guard let credentials else { throw APIError.unauthenticated(Authentication.signInHint) }
+        return Caller(credentials: credentials, audit: audit())
     }
-    var ok = true
-    var user: User
-    var token: Token?
-    var authenticatedBy: String
 }
 
-struct SessionAnswer: ResponseEncodable {
-    var user: User
-    var expiresAt: Date
+extension Authenticator {
+    /// The caller of `context`'s request, looked up in a read of its own; 401 without valid credentials.
+    func principal(_ context: AppRequestContext) async throws -> Principal {
+        try await principal(try context.caller())
+    }
 }
 
-/// `/v1/ping`, `/v1/sessions`, `/v1/organization`, `/v1/workspaces`, `/v1/users`, `/v1/tokens`.
-struct IdentityRoutes {
-    let identity: IdentityService
+/// `/v1/organization` and `/v1/workspaces`.
+struct WorkspaceRoutes {
+    let authenticator: Authenticator
+    let workspaces: WorkspaceService
     let maximumBodySize: Int
-    let secureCookies: Bool
 
-    func add(to router: Router<AppRequestContext>) {
-        let v1 = router.group("v1")
-        v1.get("ping") { _, context in try await ping(context) }
-        v1.post("sessions") { request, context in try await signIn(request, context) }
-        v1.delete("sessions/current") { _, context -> Response in
-            let principal = try await identity.principal(context)
-            try await identity.signOut(principal, audit: context.audit(principal))
-            var response = Response(status: .noContent)
-            response.setCookie(
-                .init(
-                    name: AuthenticationMiddleware.sessionCookie,
-                    value: "",
-                    maxAge: 0,
-                    path: "/",
-                    secure: secureCookies,
-                    httpOnly: true,
-                    sameSite: .lax
-                )
-            )
-            return response
-        }
-        v1.get("organization") { _, context in
-            let principal = try await identity.principal(context)
-            return try await identity.organization(by: principal)
-        }
-
-        v1.post("workspaces") { request, context -> Response in
-            var request = request
-            let key = try Idempotency.key(request.headers[.idempotencyKey])
-            let principal = try await identity.principal(context)
-            let input = try await request.decodeBody(CreateWorkspaceInput.self, limit: maximumBodySize)
-            let (status, body) = try await identity.createWorkspace(input, idempotencyKey: key, by: principal, audit: context.audit(principal))
-            return Response.json(status: status, body: body)
-        }
-        v1.get("workspaces") { request, context in
-            let principal = try await identity.principal(context)
-            let limit = try Validate.limit(request.query("limit"))
-            let list = try await identity.listWorkspaces(by: principal, after: request.query("after"), limit: limit)
-            return Page(list, limit: limit, cursor: \.id)
-        }
-        v1.get("workspaces/:workspace_id") { _, context in
-            let principal = try await identity.principal(context)
-            return try await identity.workspace(id: try context.parameters.require("workspace_id"), by: principal)
-        }
-        v1.patch("workspaces/:workspace_id") { request, context in
-            var request = request
-            let principal = try await identity.principal(context)
-            let input = try await request.decodeBody(UpdateWorkspaceInput.self, limit: maximumBodySize)
-            return try await identity.updateWorkspace(
-                id: try context.parameters.require("workspace_id"),
-                input,
-                by: principal,
-                audit: context.audit(principal)
-            )
-        }
-
-        v1.post("users") { request, context in
-            var request = request
-            let principal = try await identity.principal(context)
-            let input = try await request.decodeBody(CreateUserInput.self, limit: maximumBodySize)
-            return EditedResponse(status: .created, response: try await identity.createUser(input, by: principal, audit: context.audit(principal)))
-        }
-        v1.get("users") { request, context in
-            let principal = try await identity.principal(context)
-            let limit = try Validate.limit(request.query("limit"))
-            return Page(try await identity.listUsers(by: principal, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
-        }
-        v1.get("users/:user_id") { _, context in
-            let principal = try await identity.principal(context)
-            return try await identity.user(id: try context.parameters.require("user_id"), by: principal)
-        }
-
-        v1.post("tokens") { request, context in
-            var request = request
-            let principal = try await identity.principal(context)
-            let input = try await request.decodeBody(CreateTokenInput.self, limit: maximumBodySize)
-            let created = try await identity.createToken(input, for: principal.userID, by: principal, audit: context.audit(principal))
-            return EditedResponse(status: .created, response: created)
-        }
-        v1.get("tokens") { request, context in
-            let principal = try await identity.principal(context)
-            let limit = try Validate.limit(request.query("limit"))
-            let all = try Self.flag(request.query("all"), name: "all")
-            return Page(
-                try await identity.listTokens(by: principal, all: all, after: request.query("after"), limit: limit),
-                limit: limit,
-                cursor: \.id
-            )
-        }
-        v1.delete("tokens/:token_id") { _, context in
-            let principal = try await identity.principal(context)
-            return try await identity.revokeToken(id: try context.parameters.require("token_id"), by: principal, audit: context.audit(principal))
-        }
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .get("organization", use: organization)
+            .post("workspaces", use: create)
+            .get("workspaces", use: list)
+            .get("workspaces/:workspace_id", use: get)
+            .patch("workspaces/:workspace_id", use: update)
     }
 
-    private func ping(_ context: AppRequestContext) async throws -> PingAnswer {
-        let principal = try await identity.principal(context)
-        let token = principal.tokenID.map {
-            PingAnswer.Token(id: $0, name: principal.tokenName, mode: principal.tokenMode, workspaces: principal.tokenWorkspaces)
-        }
-        return PingAnswer(user: principal.user, token: token, authenticatedBy: principal.tokenID != nil ? "api_token" : "session")
+    @Sendable func organization(_ request: Request, context: AppRequestContext) async throws -> Organization {
+        try await workspaces.organization(by: try await authenticator.principal(context))
     }
 
-    private func signIn(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+    @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let caller = try context.caller()
         var request = request
-        let input = try await request.decodeBody(SignInInput.self, limit: maximumBodySize)
-        let signedIn = try await identity.signIn(email: input.email, password: input.password, audit: context.audit(nil))
-        var response = try EditedResponse(status: .created, response: SessionAnswer(user: signedIn.user, expiresAt: signedIn.expiresAt))
-            .response(from: request, context: context)
-        response.setCookie(
-            .init(
-                name: AuthenticationMiddleware.sessionCookie,
-                value: signedIn.secret,
-                expires: signedIn.expiresAt,
-                path: "/",
-                secure: secureCookies,
-                httpOnly: true,
-                sameSite: .lax
-            )
+        let key = try Idempotency.key(request.headers[.idempotencyKey])
+        let input = try await request.decodeBody(CreateWorkspaceInput.self, limit: maximumBodySize)
+        let workspaces = workspaces
+        // Above workspaces: keys live under the organization, per caller.
+        let answer = try await authenticator.createOnce(
+            caller,
+            key: key,
+            workspaceID: "organization",
+            scope: { "workspaces:\($0.actorID)" },
+            fingerprint: input.idempotencyFingerprint,
+            authorize: { _, principal in try workspaces.authorizeCreate(input, by: principal) },
+            create: { tx, principal, _ in
+                try JSONCoding.encodeText(try workspaces.create(tx, input, by: principal, audit: caller.audit))
+            }
         )
-        return response
+        return Response.json(status: answer.status, body: answer.body)
     }
 
-    static func flag(_ value: String?, name: String) throws -> Bool {
-        switch value {
-        case nil, "false", "0": return false
-        case "true", "1": return true
-        default: throw APIError.validation("`\(name)` must be true or false.", field: name)
-        }
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Page<Workspace> {
+        let principal = try await authenticator.principal(context)
+        let limit = try Validate.limit(request.query("limit"))
+        return Page(try await workspaces.list(by: principal, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
+    }
+
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Workspace {
+        let principal = try await authenticator.principal(context)
+        return try await workspaces.workspace(id: try context.parameters.require("workspace_id"), by: principal)
+    }
+
+    @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Workspace {
+        let principal = try await authenticator.principal(context)
+        var request = request
+        let input = try await request.decodeBody(UpdateWorkspaceInput.self, limit: maximumBodySize)
+        let id = try context.parameters.require("workspace_id")
+        return try await workspaces.update(id: id, input, by: principal, audit: context.audit())
+    }
+}
+
+/// `/v1/users` and `/v1/tokens`.
+struct UserRoutes {
+    let authenticator: Authenticator
+    let users: UserService
+    let tokens: TokenService
+    let maximumBodySize: Int
+
+    var routes: RouteCollection<AppRequestContext> {
+        RouteCollection(context: AppRequestContext.self)
+            .post("users", use: createUser)
+            .get("users", use: listUsers)
+            .get("users/:user_id", use: user)
+            .post("tokens", use: createToken)
+            .get("tokens", use: listTokens)
+            .delete("tokens/:token_id", use: revokeToken)
+    }
+
+    @Sendable func createUser(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CreatedUser> {
+        let principal = try await authenticator.principal(context)
+        var request = request
+        let input = try await request.decodeBody(CreateUserInput.self, limit: maximumBodySize)
+        return EditedResponse(status: .created, response: try await users.create(input, by: principal, audit: context.audit()))
+    }
+
+    @Sendable func listUsers(_ request: Request, context: AppRequestContext) async throws -> Page<User> {
+        let principal = try await authenticator.principal(context)
+        let limit = try Validate.limit(request.query("limit"))
+        return Page(try await users.list(by: principal, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
+    }
+
+    @Sendable func user(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        return try await users.user(id: try context.parameters.require("user_id"), by: principal)
+    }
+
+    @Sendable func createToken(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CreatedAPIToken> {
+        let principal = try await authenticator.principal(context)
+        var request = request
+        let input = try await request.decodeBody(CreateTokenInput.self, limit: maximumBodySize)
+        let owner = try principal.requireUser(to: "create API tokens")
+        let created = try await tokens.create(input, for: owner.id, by: principal, audit: context.audit())
+        return EditedResponse(status: .created, response: created)
+    }
+
+    @Sendable func listTokens(_ request: Request, context: AppRequestContext) async throws -> Page<APIToken> {
+        let principal = try await authenticator.principal(context)
+        let limit = try Validate.limit(request.query("limit"))
+        let all = try Validate.flag(request.query("all"), name: "all")
+        return Page(try await tokens.list(by: principal, all: all, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
+    }
+
+    @Sendable func revokeToken(_ request: Request, context: AppRequestContext) async throws -> APIToken {
+        let principal = try await authenticator.principal(context)
+        return try await tokens.revoke(id: try context.parameters.require("token_id"), by: principal, audit: context.audit())
     }
 }

@@ -152,19 +152,23 @@ enum ObjectStore {
             .map { try record(from: $0, type: type.key) }
     }
 
-    /// The stored row of a record with its workspace's mode (`workspace_mode`), found by workspace,
-    /// type key and id in one query: a record read is the hottest request there is.
-    static func recordRow(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> SQLRow? {
-        try tx.queryOne(
-            """
-            SELECT r.*, w.mode AS workspace_mode FROM records r
-            JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
-            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
-            """,
-            id,
-            workspaceID,
-            typeKey
-        )
+    /// A record with its workspace's mode, found by workspace, type key and id in one query: a
+    /// record read is the hottest request there is.
+    static func storedRecord(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> (StoredRecord, WorkspaceMode)? {
+        guard
+            let row = try tx.queryOne(
+                """
+                SELECT r.*, w.mode AS workspace_mode FROM records r
+                JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
+                WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
+                """,
+                id,
+                workspaceID,
+                typeKey
+            ),
+            let mode = WorkspaceMode(rawValue: try row.string("workspace_mode"))
+        else { return nil }
+        return (try storedRecord(from: row, type: typeKey), mode)
     }
 
     /// Locks the record found (PostgreSQL: FOR SHARE), so a concurrent delete, which checks for
@@ -185,6 +189,15 @@ enum ObjectStore {
         try tx.queryOne("SELECT COUNT(*) AS n FROM records WHERE object_type_id = ?", objectTypeID)?.int("n") ?? 0
     }
 
+    /// A page of `query`'s records with the cursor of the next.
+    static func recordPage(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> RecordPage {
+        let rows = try recordRows(tx, type: type, query: query)
+        return RecordPage(
+            records: try rows.map { try storedRecord(from: $0, type: type.key) },
+            nextAfter: try RecordQueryParser.nextCursor(query, rows)
+        )
+    }
+
     static func records(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [Record] {
         try recordRows(tx, type: type, query: query).map { try record(from: $0, type: type.key) }
     }
@@ -193,7 +206,7 @@ enum ObjectStore {
     /// from the database, it compares exactly as the database compares it.
     static let sortValueColumn = "sort_value"
 
-    static func recordRows(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [SQLRow] {
+    private static func recordRows(_ tx: SQLTx, type: ObjectType, query: RecordQuery) throws -> [SQLRow] {
         var conditions = ["object_type_id = ?"]
         var arguments: [SQLValue] = [.text(type.id)]
         for filter in query.filters {
@@ -258,17 +271,21 @@ enum ObjectStore {
         }
     }
 
-    static func record(from row: SQLRow, type: String) throws -> Record {
-        Record(
+    static func storedRecord(from row: SQLRow, type: String) throws -> StoredRecord {
+        StoredRecord(
             id: try row.string("id"),
             workspaceId: try row.string("workspace_id"),
             type: type,
-            fields: try JSONValue.parse(text: try row.string("data")).objectValue ?? [:],
+            fieldsJSON: try row.string("data"),
             version: try row.int("version"),
             createdAt: try row.date("created_at"),
             updatedAt: try row.date("updated_at"),
             createdBy: Record.CreatedBy(type: try row.string("created_by_type"), id: row.optionalString("created_by_id"))
         )
+    }
+
+    static func record(from row: SQLRow, type: String) throws -> Record {
+        try storedRecord(from: row, type: type).record()
     }
 
     // MARK: unique values

@@ -62,6 +62,40 @@ public struct Record: Codable, Sendable {
     public var createdBy: CreatedBy
 }
 
+/// A record as stored, its fields still the canonical JSON text they were saved as: reads hand it to
+/// the route, which writes the answer around that text without parsing it (a record read is the
+/// hottest request there is).
+public struct StoredRecord: Sendable {
+    public var id: String
+    public var workspaceId: String
+    public var type: String
+    public var fieldsJSON: String
+    public var version: Int64
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var createdBy: Record.CreatedBy
+
+    /// The record with its fields parsed, for code that reads them.
+    public func record() throws -> Record {
+        Record(
+            id: id,
+            workspaceId: workspaceId,
+            type: type,
+            fields: try JSONValue.parse(text: fieldsJSON).objectValue ?? [:],
+            version: version,
+            createdAt: createdAt,
+            updatedAt: updatedAt,
+            createdBy: createdBy
+        )
+    }
+}
+
+/// A page of records and the cursor of the next (`k.…` for keyset sorts), nil on the last.
+public struct RecordPage: Sendable {
+    public var records: [StoredRecord]
+    public var nextAfter: String?
+}
+
 // MARK: inputs
 
 public struct DataFieldInput: Codable, Sendable {
@@ -169,5 +203,10 @@ public struct RecordInput: JSONObjectBody {
 
     public init(json object: [String: JSONValue]) throws {
         fields = try JSONBody.required(object, "fields", "an object") { $0.objectValue }
+    }
+
+    /// What makes two creates the same request, for `Idempotency-Key`.
+    public func idempotencyFingerprint(typeKey: String) -> String {
+        Idempotency.fingerprint(typeKey, JSONValue.object(fields).jsonText)
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 public struct ObjectTypeService: Sendable {
     let database: Database
     let clock: any WallClock
-    let identity: IdentityService
+    let authenticator: Authenticator
+    let workspaces: WorkspaceService
     let activity: ActivityService
     let events: EventService
     let maximumFields: Int
@@ -13,14 +14,16 @@ public struct ObjectTypeService: Sendable {
     public init(
         database: Database,
         clock: any WallClock,
-        identity: IdentityService,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
         activity: ActivityService,
         events: EventService,
         maximumFields: Int
     ) {
         self.database = database
         self.clock = clock
-        self.identity = identity
+        self.authenticator = authenticator
+        self.workspaces = workspaces
         self.activity = activity
         self.events = events
         self.maximumFields = maximumFields
@@ -47,74 +50,11 @@ public struct ObjectTypeService: Sendable {
         by principal: Principal,
         lock: ObjectStore.Lock = .none
     ) throws -> ObjectType {
-        _ = try identity.workspace(tx, id: workspaceID, by: principal)
+        _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
         guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock) else {
             throw APIError.notFound(detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
         }
         return type
-    }
-
-    /// An enum's options: distinct, non-empty strings of at most 200 characters.
-    static func checkOptions(_ options: [String], field: String) throws {
-        guard !options.isEmpty, Set(options).count == options.count, options.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
-            throw APIError.validation("`\(field)` must be distinct, non-empty strings (at most 200 characters each).", field: field)
-        }
-    }
-
-    static func fieldIndex(_ type: ObjectType, _ fieldKey: String) throws -> Int {
-        guard let index = type.fields.firstIndex(where: { $0.key == fieldKey }) else {
-            throw APIError.notFound(detail: "`\(type.key)` has no field `\(fieldKey.prefix(63))`.")
-        }
-        return index
-    }
-
-    /// Checks a field definition; `path` names it in errors (`fields[3]`).
-    func makeField(_ input: DataFieldInput, path: String, in tx: SQLTx, workspaceID: String, selfKey: String) throws -> DataField {
-        let key = try Self.validateKey(input.key, field: "\(path).key")
-        let label = try Validate.name(input.label ?? key.replacingOccurrences(of: "_", with: " ").capitalized, field: "\(path).label")
-        var options: [String]?
-        if input.type == .enum {
-            guard let given = input.options, !given.isEmpty else {
-                throw APIError.validation("`\(path).options` must list the values of an enum field.", field: "\(path).options")
-            }
-            try Self.checkOptions(given, field: "\(path).options")
-            options = given
-        } else if input.options != nil {
-            throw APIError.validation("`\(path).options` is only for enum fields.", field: "\(path).options")
-        }
-        var reference: String?
-        if input.type == .reference {
-            guard let target = input.reference else {
-                throw APIError.validation("`\(path).reference` must name the object type a reference field points to.", field: "\(path).reference")
-            }
-            // Share-locked: a concurrent delete of the target type waits, then sees this field.
-            if target != selfKey, try ObjectStore.objectType(tx, workspaceID: workspaceID, key: target, lock: .share) == nil {
-                throw APIError.validation(
-                    "`\(path).reference`: there is no object type `\(target.prefix(63))` in this workspace.",
-                    field: "\(path).reference"
-                )
-            }
-            reference = target
-        } else if input.reference != nil {
-            throw APIError.validation("`\(path).reference` is only for reference fields.", field: "\(path).reference")
-        }
-        if input.unique == true, [.json, .boolean].contains(input.type) {
-            throw APIError.validation("`\(path).unique` cannot be set on a \(input.type.rawValue) field.", field: "\(path).unique")
-        }
-        var field = DataField(
-            key: key,
-            label: label,
-            type: input.type,
-            required: input.required ?? false,
-            defaultValue: nil,
-            unique: input.unique ?? false,
-            options: options,
-            reference: reference
-        )
-        if let value = input.defaultValue {
-            field.defaultValue = try RecordValidator.check(value, for: field, path: "\(path).default")
-        }
-        return field
     }
 
     /// Whether `type` names a record change of one of the workspace's object types
@@ -126,8 +66,7 @@ public struct ObjectTypeService: Sendable {
         return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot])) != nil
     }
 
-    public func create(_ input: CreateObjectTypeInput, workspaceID: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType
-    {
+    public func create(_ input: CreateObjectTypeInput, workspaceID: String, caller: Caller) async throws -> ObjectType {
         let key = try Self.validateKey(input.key, field: "key")
         let name = try Validate.name(input.name)
         let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
@@ -137,9 +76,9 @@ public struct ObjectTypeService: Sendable {
         }
         let now = clock.now
         do {
-            return try await identity.write(credentials, audit: audit) { tx, principal in
+            return try await authenticator.write(caller) { tx, principal in
                 try principal.require(Role.integrationManagers, to: "manage object types")
-                _ = try identity.workspace(tx, id: workspaceID, by: principal)
+                _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
                 var fields: [DataField] = []
                 for (index, fieldInput) in inputs.enumerated() {
                     let field = try makeField(fieldInput, path: "fields[\(index)]", in: tx, workspaceID: workspaceID, selfKey: key)
@@ -162,7 +101,7 @@ public struct ObjectTypeService: Sendable {
                 try ObjectStore.insert(tx, type)
                 try activity.record(
                     tx,
-                    principal.audit(from: audit),
+                    principal.audit(from: caller.audit),
                     action: "object_type.created",
                     targetType: "object_type",
                     targetID: type.id,
@@ -176,31 +115,30 @@ public struct ObjectTypeService: Sendable {
         }
     }
 
-    public func list(workspaceID: String, credentials: Credentials?, audit: AuditContext, after: String?, limit: Int) async throws -> [ObjectType] {
-        try await identity.read(credentials, audit: audit) { tx, principal in
-            _ = try identity.workspace(tx, id: workspaceID, by: principal)
+    public func list(workspaceID: String, caller: Caller, after: String?, limit: Int) async throws -> [ObjectType] {
+        try await authenticator.read(caller) { tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
             return try ObjectStore.objectTypes(tx, workspaceID: workspaceID, after: after, limit: limit)
         }
     }
 
-    public func get(workspaceID: String, key: String, credentials: Credentials?, audit: AuditContext) async throws -> ObjectType {
-        try await identity.read(credentials, audit: audit) { tx, principal in
+    public func get(workspaceID: String, key: String, caller: Caller) async throws -> ObjectType {
+        try await authenticator.read(caller) { tx, principal in
             try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
         }
     }
 
     /// Runs a change to a type that is not locked, records it, and saves the result.
-    private func change(
+    func change(
         workspaceID: String,
         key: String,
-        credentials: Credentials?,
-        audit: AuditContext,
+        caller: Caller,
         action: String,
         detail: String? = nil,
         _ body: @escaping @Sendable (SQLTx, inout ObjectType) throws -> Void
     ) async throws -> ObjectType {
         let now = clock.now
-        return try await identity.write(credentials, audit: audit) { tx, principal in
+        return try await authenticator.write(caller) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
             var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
@@ -216,7 +154,7 @@ public struct ObjectTypeService: Sendable {
             try ObjectStore.update(tx, type)
             try activity.record(
                 tx,
-                principal.audit(from: audit),
+                principal.audit(from: caller.audit),
                 action: action,
                 targetType: "object_type",
                 targetID: type.id,
@@ -231,12 +169,11 @@ public struct ObjectTypeService: Sendable {
         _ input: UpdateObjectTypeInput,
         workspaceID: String,
         key: String,
-        credentials: Credentials?,
-        audit: AuditContext
+        caller: Caller
     ) async throws -> ObjectType {
         let name = try input.name.map { try Validate.name($0) }
         let description = try input.description.map { try Validate.name($0, field: "description", maximum: 2000, multiline: true) }
-        return try await change(workspaceID: workspaceID, key: key, credentials: credentials, audit: audit, action: "object_type.updated") {
+        return try await change(workspaceID: workspaceID, key: key, caller: caller, action: "object_type.updated") {
             _,
             type in
             if let name { type.name = name }
@@ -244,117 +181,10 @@ public struct ObjectTypeService: Sendable {
         }
     }
 
-    public func addField(
-        _ input: DataFieldInput,
-        workspaceID: String,
-        key: String,
-        credentials: Credentials?,
-        audit: AuditContext
-    ) async throws -> ObjectType {
-        let maximum = maximumFields
-        return try await change(
-            workspaceID: workspaceID,
-            key: key,
-            credentials: credentials,
-            audit: audit,
-            action: "object_type.field_added",
-            detail: "\(key).\(input.key)"
-        ) { tx, type in
-            guard type.fields.count < maximum else {
-                throw APIError.validation(
-                    "`\(type.key)` has \(type.fields.count) data fields, the most an object type may have (\(maximum)).",
-                    field: "key"
-                )
-            }
-            let field = try makeField(input, path: "field", in: tx, workspaceID: workspaceID, selfKey: type.key)
-            guard type.field(field.key) == nil else {
-                throw APIError.conflict("`\(type.key)` has a field `\(field.key)` already.", field: "key")
-            }
-            if field.required, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
-                guard let value = field.defaultValue else {
-                    throw APIError.validation(
-                        "`\(type.key)` has records, which would lack this required field: give it a `default`.",
-                        field: "default"
-                    )
-                }
-                // Existing records get the default, so the field is present wherever it is required.
-                try ObjectStore.fill(tx, type: type, key: field.key, value: value)
-            }
-            if field.unique, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
-                throw APIError.validation("A unique field can only be added while `\(type.key)` has no records.", field: "unique")
-            }
-            type.fields.append(field)
-        }
-    }
-
-    public func updateField(
-        _ input: UpdateFieldInput,
-        workspaceID: String,
-        key: String,
-        fieldKey: String,
-        credentials: Credentials?,
-        audit: AuditContext
-    ) async throws -> ObjectType {
-        let label = try input.label.map { try Validate.name($0, field: "label") }
-        return try await change(
-            workspaceID: workspaceID,
-            key: key,
-            credentials: credentials,
-            audit: audit,
-            action: "object_type.field_updated",
-            detail: "\(key).\(fieldKey)"
-        ) { tx, type in
-            let index = try Self.fieldIndex(type, fieldKey)
-            var field = type.fields[index]
-            if let label { field.label = label }
-            if let options = input.options {
-                guard field.type == .enum else { throw APIError.validation("`options` is only for enum fields.", field: "options") }
-                try Self.checkOptions(options, field: "options")
-                field.options = options
-                // A default must stay one of the options (records keep the values they have).
-                if input.defaultValue == nil, let current = field.defaultValue {
-                    field.defaultValue = try RecordValidator.check(current, for: field, path: "default")
-                }
-            }
-            if let value = input.defaultValue {
-                field.defaultValue = value == .null ? nil : try RecordValidator.check(value, for: field, path: "default")
-            }
-            if let required = input.required {
-                if required, !field.required, try ObjectStore.recordCount(tx, objectTypeID: type.id) > 0 {
-                    throw APIError.validation("`\(type.key)` has records; a field cannot become required afterwards.", field: "required")
-                }
-                field.required = required
-            }
-            type.fields[index] = field
-        }
-    }
-
-    /// Removes a field and its values from every record of the type.
-    public func removeField(
-        workspaceID: String,
-        key: String,
-        fieldKey: String,
-        credentials: Credentials?,
-        audit: AuditContext
-    ) async throws -> ObjectType {
-        try await change(
-            workspaceID: workspaceID,
-            key: key,
-            credentials: credentials,
-            audit: audit,
-            action: "object_type.field_removed",
-            detail: "\(key).\(fieldKey)"
-        ) { tx, type in
-            let index = try Self.fieldIndex(type, fieldKey)
-            type.fields.remove(at: index)
-            try ObjectStore.removeField(tx, type: type, key: fieldKey)
-        }
-    }
-
     /// Deletes a type. With records it needs `force`, and then deletes them, each with its
     /// `*.deleted` event.
-    public func delete(workspaceID: String, key: String, force: Bool, credentials: Credentials?, audit: AuditContext) async throws {
-        try await identity.write(credentials, audit: audit) { tx, principal in
+    public func delete(workspaceID: String, key: String, force: Bool, caller: Caller) async throws {
+        try await authenticator.write(caller) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
             let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
@@ -372,7 +202,7 @@ public struct ObjectTypeService: Sendable {
             if count > 0 && !force {
                 throw APIError.conflict("`\(key)` has \(count) records; delete with ?force=true to delete them too.")
             }
-            let actor = principal.audit(from: audit)
+            let actor = principal.audit(from: caller.audit)
             var after: String?
             while true {
                 let page = try ObjectStore.records(tx, type: type, query: RecordQuery(limit: 500, after: after))

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Writes a record's API answer straight from its stored row: the fields column is already
-/// canonical JSON, so a read neither parses nor re-encodes it. The other values are ids, keys,
+/// Writes a record's API answer by hand. A stored record's fields are already canonical JSON, so a
+/// read neither parses nor re-encodes them. The other values are ids, keys,
 /// numbers and times, none of which needs escaping. Keys in the encoder's sorted order, so the
 /// answer is byte-for-byte what `JSONCoding.encoder` would write for `Record`.
 enum RecordJSON {
@@ -21,17 +21,17 @@ enum RecordJSON {
             + #""type":"\#(type)","updated_at":"\#(RFC3339.format(updatedAt))","version":\#(version),"workspace_id":"\#(workspaceID)"}"#
     }
 
-    static func render(row: SQLRow, type: String) throws -> String {
+    static func render(_ record: StoredRecord) -> String {
         render(
-            id: try row.string("id"),
-            workspaceID: try row.string("workspace_id"),
-            type: type,
-            fieldsJSON: try row.string("data"),
-            version: try row.int("version"),
-            createdAt: try row.date("created_at"),
-            updatedAt: try row.date("updated_at"),
-            createdByType: try row.string("created_by_type"),
-            createdByID: row.optionalString("created_by_id")
+            id: record.id,
+            workspaceID: record.workspaceId,
+            type: record.type,
+            fieldsJSON: record.fieldsJSON,
+            version: record.version,
+            createdAt: record.createdAt,
+            updatedAt: record.updatedAt,
+            createdByType: record.createdBy.type,
+            createdByID: record.createdBy.id
         )
     }
 
@@ -50,7 +50,8 @@ enum RecordJSON {
     }
 
     /// A page of records as `Page` writes one.
-    static func page(_ items: [String], nextAfter: String?) -> String {
-        #"{"data":[\#(items.joined(separator: ","))],"next_after":\#(nextAfter.map { #""\#($0)""# } ?? "null")}"#
+    static func page(_ page: RecordPage) -> String {
+        let items = page.records.map { render($0) }.joined(separator: ",")
+        return #"{"data":[\#(items)],"next_after":\#(page.nextAfter.map { #""\#($0)""# } ?? "null")}"#
     }
 }

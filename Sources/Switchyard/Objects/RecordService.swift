@@ -3,24 +3,24 @@ import Foundation
 /// Records: validated against their type, versioned, and each change written with its event (and
 /// activity entry) in one transaction.
 public struct RecordService: Sendable {
-    let database: Database
     let clock: any WallClock
-    let identity: IdentityService
+    let authenticator: Authenticator
+    let workspaces: WorkspaceService
     let types: ObjectTypeService
     let activity: ActivityService
     let events: EventService
 
     public init(
-        database: Database,
         clock: any WallClock,
-        identity: IdentityService,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
         types: ObjectTypeService,
         activity: ActivityService,
         events: EventService
     ) {
-        self.database = database
         self.clock = clock
-        self.identity = identity
+        self.authenticator = authenticator
+        self.workspaces = workspaces
         self.types = types
         self.activity = activity
         self.events = events
@@ -69,94 +69,53 @@ public struct RecordService: Sendable {
         return (type, record)
     }
 
-    /// Creates a record. With an idempotency key, a repeat within 24 hours answers as the first
-    /// request did and creates nothing.
-    public func create(
-        _ input: RecordInput,
-        workspaceID: String,
-        typeKey: String,
-        idempotencyKey: String?,
-        credentials: Credentials?,
-        audit: AuditContext,
-        retry: Bool = true
-    ) async throws -> (status: Int, body: String) {
-        let now = clock.now
-        let fingerprint = Idempotency.fingerprint(typeKey, JSONValue.object(input.fields).jsonText)
-        do {
-            return try await identity.write(credentials, audit: audit) { tx, principal in
-                try Self.writer(principal)
-                let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
-                // Per caller: two clients that happen to pick the same key never see each other's answer.
-                let scope = "records:\(typeKey):\(principal.actorID)"
-                return try Idempotency.once(
-                    tx,
-                    workspaceID: workspaceID,
-                    scope: scope,
-                    key: idempotencyKey,
-                    fingerprint: fingerprint,
-                    now: now
-                ) {
-                    let fields = try RecordValidator(type: type).validateCreate(input.fields)
-                    try checkReferences(tx, type: type, fields: fields, changed: nil)
-                    let record = Record(
-                        id: ID.make("rec", at: now),
-                        workspaceId: workspaceID,
-                        type: type.key,
-                        fields: fields,
-                        version: 1,
-                        createdAt: now,
-                        updatedAt: now,
-                        createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID)
-                    )
-                    let fieldsJSON = JSONValue.object(fields).jsonText
-                    try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
-                    try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
-                    let actor = principal.audit(from: audit)
-                    let body = RecordJSON.render(record, fieldsJSON: fieldsJSON)
-                    try events.appendRecordEvent(
-                        tx,
-                        workspaceID: workspaceID,
-                        type: "\(type.key).created",
-                        record: record,
-                        recordJSON: body,
-                        actor: actor
-                    )
-                    try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: workspaceID)
-                    return body
-                }
-            }
-        } catch StorageError.uniqueViolation(let detail) {
-            // Two concurrent requests raced for an idempotency key (the loser now finds the
-            // winner's answer) or for a unique value (the retry reports the conflict properly).
-            if retry {
-                return try await create(
-                    input,
-                    workspaceID: workspaceID,
-                    typeKey: typeKey,
-                    idempotencyKey: idempotencyKey,
-                    credentials: credentials,
-                    audit: audit,
-                    retry: false
-                )
-            }
-            throw APIError.conflict("A concurrent request took a unique value or this Idempotency-Key (\(detail)); retry it.")
-        }
+    /// The type a create writes into, share-locked, if the caller may write records of it.
+    public func authorizeCreate(_ tx: SQLTx, workspaceID: String, typeKey: String, by principal: Principal) throws -> ObjectType {
+        try Self.writer(principal)
+        return try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
     }
 
-    /// A record's answer and version, from one read (authentication included): the hot path.
-    public func get(
-        workspaceID: String,
-        typeKey: String,
-        id: String,
-        credentials: Credentials?,
-        audit: AuditContext
-    ) async throws -> (json: String, version: Int64) {
-        try await identity.read(credentials, audit: audit) { tx, principal in
-            if ID.isValid(id, prefix: "rec"), let row = try ObjectStore.recordRow(tx, workspaceID: workspaceID, typeKey: typeKey, id: id),
-                let mode = WorkspaceMode(rawValue: try row.string("workspace_mode"))
+    /// Creates a record of `type` in the caller's transaction (`authorizeCreate` first), with its
+    /// event and activity entry.
+    public func create(_ tx: SQLTx, _ input: RecordInput, type: ObjectType, by principal: Principal, audit: AuditContext) throws -> Record {
+        let now = clock.now
+        let fields = try RecordValidator(type: type).validateCreate(input.fields)
+        try checkReferences(tx, type: type, fields: fields, changed: nil)
+        let record = Record(
+            id: ID.make("rec", at: now),
+            workspaceId: type.workspaceId,
+            type: type.key,
+            fields: fields,
+            version: 1,
+            createdAt: now,
+            updatedAt: now,
+            createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID)
+        )
+        let fieldsJSON = JSONValue.object(fields).jsonText
+        try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
+        try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+        let actor = principal.audit(from: audit)
+        let eventData = RecordJSON.render(record, fieldsJSON: fieldsJSON)
+        try events.appendRecordEvent(
+            tx,
+            workspaceID: type.workspaceId,
+            type: "\(type.key).created",
+            record: record,
+            recordJSON: eventData,
+            actor: actor
+        )
+        try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: type.workspaceId)
+        return record
+    }
+
+    /// A record as stored, from one read (authentication included): the hot path.
+    public func get(workspaceID: String, typeKey: String, id: String, caller: Caller) async throws -> StoredRecord {
+        try await authenticator.read(caller) { tx, principal in
+            if ID.isValid(id, prefix: "rec"),
+                let (record, mode) = try ObjectStore.storedRecord(tx, workspaceID: workspaceID, typeKey: typeKey, id: id)
             {
-                try identity.requireAccess(principal, workspaceID: workspaceID, mode: mode)
-                return (try RecordJSON.render(row: row, type: typeKey), try row.int("version"))
+                try workspaces.requireAccess(principal, workspaceID: workspaceID, mode: mode)
+                return record
             }
             // Say which is missing: the workspace, the type or the record.
             _ = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
@@ -173,18 +132,13 @@ public struct RecordService: Sendable {
         sort: String?,
         limit: Int,
         after: String?,
-        credentials: Credentials?,
-        audit: AuditContext
-    ) async throws -> String {
-        try await identity.read(credentials, audit: audit) { tx, principal in
+        caller: Caller
+    ) async throws -> RecordPage {
+        try await authenticator.read(caller) { tx, principal in
             let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
             var query = try RecordQueryParser.parse(type: type, filters: filters, sort: sort, after: after)
             query.limit = limit
-            let rows = try ObjectStore.recordRows(tx, type: type, query: query)
-            return RecordJSON.page(
-                try rows.map { try RecordJSON.render(row: $0, type: type.key) },
-                nextAfter: try RecordQueryParser.nextCursor(query, rows)
-            )
+            return try ObjectStore.recordPage(tx, type: type, query: query)
         }
     }
 
@@ -195,13 +149,12 @@ public struct RecordService: Sendable {
         typeKey: String,
         id: String,
         expectedVersion: Int64?,
-        credentials: Credentials?,
-        audit: AuditContext
+        caller: Caller
     ) async throws -> Record {
         let now = clock.now
         do {
-            return try await identity.write(credentials, audit: audit) { tx, principal in
-                var (type, record) = try recordToChange(
+            return try await authenticator.write(caller) { tx, principal in
+                let (type, record) = try recordToChange(
                     tx,
                     principal,
                     workspaceID: workspaceID,
@@ -209,49 +162,7 @@ public struct RecordService: Sendable {
                     id: id,
                     expectedVersion: expectedVersion
                 )
-                let previous = record.fields
-                let fields = try RecordValidator(type: type).validatePatch(input.fields, onto: previous)
-                var changed: [String: JSONValue] = [:]
-                for key in Set(previous.keys).union(fields.keys) where previous[key] != fields[key] {
-                    changed[key] = previous[key] ?? .null
-                }
-                guard !changed.isEmpty else { return record }
-                try checkReferences(tx, type: type, fields: fields, changed: Set(changed.keys))
-                let version = record.version
-                record.fields = fields
-                record.version += 1
-                record.updatedAt = now
-                guard try ObjectStore.update(tx, record, expectedVersion: version) else {
-                    throw APIError(
-                        .preconditionFailed,
-                        "version-mismatch",
-                        "Version mismatch",
-                        detail: "The record changed while this update ran: read it again and retry."
-                    )
-                }
-                if type.fields.contains(where: { $0.unique && changed[$0.key] != nil }) {
-                    try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
-                }
-                let actor = principal.audit(from: audit)
-                try events.appendRecordEvent(
-                    tx,
-                    workspaceID: workspaceID,
-                    type: "\(type.key).updated",
-                    record: record,
-                    recordJSON: RecordJSON.render(record),
-                    changedFields: changed,
-                    actor: actor
-                )
-                try activity.record(
-                    tx,
-                    actor,
-                    action: "record.updated",
-                    targetType: type.key,
-                    targetID: record.id,
-                    workspaceID: workspaceID,
-                    detail: changed.keys.sorted().joined(separator: ", ")
-                )
-                return record
+                return try apply(input, to: record, of: type, tx: tx, actor: principal.audit(from: caller.audit))
             }
         } catch StorageError.uniqueViolation {
             throw APIError.conflict("A concurrent request took a unique value of this record; retry it.")
@@ -263,10 +174,9 @@ public struct RecordService: Sendable {
         typeKey: String,
         id: String,
         expectedVersion: Int64?,
-        credentials: Credentials?,
-        audit: AuditContext
+        caller: Caller
     ) async throws {
-        try await identity.write(credentials, audit: audit) { tx, principal in
+        try await authenticator.write(caller) { tx, principal in
             let (type, record) = try recordToChange(
                 tx,
                 principal,
@@ -285,7 +195,7 @@ public struct RecordService: Sendable {
                 }
             }
             try ObjectStore.deleteRecord(tx, id: id)
-            let actor = principal.audit(from: audit)
+            let actor = principal.audit(from: caller.audit)
             try events.appendRecordEvent(
                 tx,
                 workspaceID: workspaceID,
@@ -296,5 +206,54 @@ public struct RecordService: Sendable {
             )
             try activity.record(tx, actor, action: "record.deleted", targetType: type.key, targetID: id, workspaceID: workspaceID)
         }
+    }
+
+    /// Writes a patch that passed validation onto a locked record, with its event and activity
+    /// entry; a patch that changes nothing writes nothing.
+    private func apply(_ input: RecordInput, to current: Record, of type: ObjectType, tx: SQLTx, actor: AuditContext) throws -> Record {
+        var record = current
+        let now = clock.now
+        let previous = record.fields
+        let fields = try RecordValidator(type: type).validatePatch(input.fields, onto: previous)
+        var changed: [String: JSONValue] = [:]
+        for key in Set(previous.keys).union(fields.keys) where previous[key] != fields[key] {
+            changed[key] = previous[key] ?? .null
+        }
+        guard !changed.isEmpty else { return record }
+        try checkReferences(tx, type: type, fields: fields, changed: Set(changed.keys))
+        let version = record.version
+        record.fields = fields
+        record.version += 1
+        record.updatedAt = now
+        guard try ObjectStore.update(tx, record, expectedVersion: version) else {
+            throw APIError(
+                .preconditionFailed,
+                "version-mismatch",
+                "Version mismatch",
+                detail: "The record changed while this update ran: read it again and retry."
+            )
+        }
+        if type.fields.contains(where: { $0.unique && changed[$0.key] != nil }) {
+            try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+        }
+        try events.appendRecordEvent(
+            tx,
+            workspaceID: type.workspaceId,
+            type: "\(type.key).updated",
+            record: record,
+            recordJSON: RecordJSON.render(record),
+            changedFields: changed,
+            actor: actor
+        )
+        try activity.record(
+            tx,
+            actor,
+            action: "record.updated",
+            targetType: type.key,
+            targetID: record.id,
+            workspaceID: type.workspaceId,
+            detail: changed.keys.sorted().joined(separator: ", ")
+        )
+        return record
     }
 }

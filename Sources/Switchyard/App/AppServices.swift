@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+
+/// Everything a running Switchyard holds, built once and handed to routes and workers. Features
+/// are built in the order they depend on each other: nothing calls back up.
+public struct AppServices: Sendable {
+    public let configuration: AppConfiguration
+    public let database: Database
+    public let clock: any WallClock
+    public let activity: ActivityService
+    public let mail: MailService
+    public let mailSender: MailSender
+    public let authenticator: Authenticator
+    public let users: UserService
+    public let workspaces: WorkspaceService
+    public let tokens: TokenService
+    public let sessions: SessionService
+    public let events: EventService
+    public let objectTypes: ObjectTypeService
+    public let records: RecordService
+
+    public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        self.clock = clock
+        activity = ActivityService(database: database, clock: clock)
+        mail = MailService(database: database, clock: clock)
+        let smtp = configuration.smtpURL.map { SMTPClient(url: $0, from: configuration.mailFrom) }
+        mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
+        authenticator = Authenticator(
+            database: database,
+            clock: clock,
+            activity: activity,
+            resolvers: [APITokenResolver(), SessionResolver()]
+        )
+        let passwords = Passwords(cost: configuration.bcryptCost)
+        users = UserService(
+            database: database,
+            clock: clock,
+            passwords: passwords,
+            activity: activity,
+            mail: mail,
+            publicURL: configuration.publicURL
+        )
+        workspaces = WorkspaceService(database: database, clock: clock, activity: activity)
+        tokens = TokenService(database: database, clock: clock, activity: activity)
+        sessions = SessionService(database: database, clock: clock, passwords: passwords, activity: activity)
+        events = EventService(
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) }
+        )
+        objectTypes = ObjectTypeService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            events: events,
+            maximumFields: configuration.maximumDataFields
+        )
+        records = RecordService(
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            types: objectTypes,
+            activity: activity,
+            events: events
+        )
+    }
+
+    /// Opens the database the configuration names and brings its schema up to date.
+    public static func open(_ configuration: AppConfiguration, clock: any WallClock = SystemClock(), logger: Logger) async throws -> AppServices {
+        let database = try await Database.open(configuration.databaseURL, logger: logger)
+        try await Migrator.migrate(database, now: clock.now)
+        return AppServices(configuration: configuration, database: database, clock: clock, logger: logger)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// What a request presented, read without I/O by its route group's `AuthenticationMiddleware`.
+public enum Credentials: Sendable, Equatable {
+    case bearer(String)
+    case session(String)
+}
+
+/// A request's caller as the route group's authentication left it: credentials read, not yet looked
+/// up. Services resolve them inside the read or write they make anyway (`Authenticator.read`), so a
+/// hot request costs one transaction.
+public struct Caller: Sendable {
+    public var credentials: Credentials
+    /// Where the request came from, for activity entries; the actor is filled in once resolved.
+    public var audit: AuditContext
+
+    public init(credentials: Credentials, audit: AuditContext) {
+        self.credentials = credentials
+        self.audit = audit
+    }
+}
+
+/// The outcome of looking credentials up, decided inside a read transaction; the authenticator
+/// then does the rare writes it implies (`settle`).
+public enum Authentication: Sendable {
+    case principal(Principal, noteUse: (@Sendable (SQLTx, Date) throws -> Void)?)
+    /// Not a credential at all (an unknown or expired console session).
+    case anonymous
+    case refused(reason: String, detail: String)
+
+    static let signInHint = "Send an API token as `Authorization: Bearer sy_…`, or sign in with POST /v1/sessions."
+
+    /// The principal, or the 401 a caller without one gets.
+    public func require() throws -> Principal {
+        switch self {
+        case .principal(let principal, _): return principal
+        case .refused(_, let detail): throw APIError.unauthenticated(detail)
+        case .anonymous: throw APIError.unauthenticated(Self.signInHint)
+        }
+    }
+}
+
+/// Looks up one kind of credential: personal API tokens, console sessions; the apps issue adds app
+/// access tokens and developer-portal sessions. `accepts` decides without I/O (a prefix, a cookie),
+/// `resolve` reads inside the caller's transaction and never writes.
+public protocol CredentialResolver: Sendable {
+    func accepts(_ credentials: Credentials) -> Bool
+    func resolve(_ tx: SQLTx, _ credentials: Credentials, now: Date) throws -> Authentication
+}
+
+/// Resolves a caller's credentials into a `Principal` with the first resolver that accepts them,
+/// inside the transaction the request makes anyway, and records what authentication implies:
+/// refusals in the activity log, a token's last use.
+public struct Authenticator: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let activity: ActivityService
+    let resolvers: [any CredentialResolver]
+
+    public init(database: Database, clock: any WallClock, activity: ActivityService, resolvers: [any CredentialResolver]) {
+        self.database = database
+        self.clock = clock
+        self.activity = activity
+        self.resolvers = resolvers
+    }
+
+    /// Looks credentials up in the caller's transaction. Never writes.
+    public func authenticate(_ tx: SQLTx, _ credentials: Credentials, now: Date) throws -> Authentication {
+        guard let resolver = resolvers.first(where: { $0.accepts(credentials) }) else {
+            switch credentials {
+            case .session: return .anonymous
+            case .bearer:
+                return .refused(reason: "malformed token", detail: "The token is not a Switchyard API token (sy_live_… or sy_test_…).")
+            }
+        }
+        return try resolver.resolve(tx, credentials, now: now)
+    }
+
+    /// Records a refusal (with at most a token's last four characters) and notes a credential's last
+    /// use; called after `authenticate`, outside its read.
+    func settle(_ authentication: Authentication, audit: AuditContext) async throws {
+        switch authentication {
+        case .refused(let reason, _):
+            try await activity.recordFailure(audit, action: "api_token.rejected", detail: reason, flood: true)
+        case .principal(_, let noteUse?):
+            let now = clock.now
+            try await database.write { tx in try noteUse(tx, now) }
+        default:
+            break
+        }
+    }
+
+    /// The caller, in a read of its own: for routes that read nothing else on a hot path. 401
+    /// without valid credentials.
+    public func principal(_ caller: Caller) async throws -> Principal {
+        let now = clock.now
+        let authentication = try await database.read { tx in try authenticate(tx, caller.credentials, now: now) }
+        try await settle(authentication, audit: caller.audit)
+        return try authentication.require()
+    }
+
+    /// Authenticates and runs `body` in one read transaction: a hot read costs one hop.
+    public func read<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+        let now = clock.now
+        let (authentication, result) = try await database.read { tx -> (Authentication, Result<T, Error>?) in
+            let authentication = try authenticate(tx, caller.credentials, now: now)
+            guard case .principal(let principal, _) = authentication else { return (authentication, nil) }
+            do { return (authentication, .success(try body(tx, principal))) } catch { return (authentication, .failure(error)) }
+        }
+        try await settle(authentication, audit: caller.audit)
+        _ = try authentication.require()
+        guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
+        return try result.get()
+    }
+
+    /// Authenticates and runs `body` in one write transaction, noting the credential's use in it; a
+    /// refusal is recorded after it.
+    public func write<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+        let now = clock.now
+        let (authentication, result) = try await database.write { tx -> (Authentication, T?) in
+            let authentication = try authenticate(tx, caller.credentials, now: now)
+            guard case .principal(let principal, let noteUse) = authentication else { return (authentication, nil) }
+            try noteUse?(tx, now)
+            return (.principal(principal, noteUse: nil), try body(tx, principal))
+        }
+        try await settle(authentication, audit: caller.audit)
+        _ = try authentication.require()
+        guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
+        return result
+    }
+}

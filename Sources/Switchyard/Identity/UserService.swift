@@ -1,0 +1,140 @@
+import Foundation
+
+/// Users of the organization, and the first start that makes its owner.
+public struct UserService: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let passwords: Passwords
+    let activity: ActivityService
+    let mail: MailService
+    let publicURL: String
+
+    public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService, mail: MailService, publicURL: String) {
+        self.database = database
+        self.clock = clock
+        self.passwords = passwords
+        self.activity = activity
+        self.mail = mail
+        self.publicURL = publicURL
+    }
+
+    public struct Bootstrap: Sendable {
+        public var email: String
+        public var password: String
+        public var token: String
+        public var workspace: Workspace
+    }
+
+    /// On a first start with no user: a live workspace, the owner and a token.
+    /// Returns nil when a user exists already (or another process got there first).
+    public func bootstrapIfEmpty(ownerEmail: String) async throws -> Bootstrap? {
+        if try await database.read({ tx in try UserStore.userCount(tx) }) > 0 { return nil }
+        let email = try Validate.email(ownerEmail, field: "owner email")
+        let password = Passwords.generate()
+        let hash = try await passwords.hash(password)
+        let now = clock.now
+        let token = TokenFormat.generate(prefix: TokenFormat.prefix(for: .live))
+        let audit = AuditContext.system("first start")
+        do {
+            return try await database.write { tx in
+                guard try UserStore.userCount(tx) == 0 else { return nil }
+                let workspace = Workspace(id: ID.make("ws", at: now), name: "Default", mode: .live, createdAt: now, updatedAt: now)
+                try WorkspaceStore.insert(tx, workspace)
+                let owner = User(id: ID.make("usr", at: now), email: email, name: "Owner", role: .owner, createdAt: now, updatedAt: now)
+                try UserStore.insert(tx, owner, passwordHash: hash)
+                let record = TokenService.makeRecord(
+                    token,
+                    userID: owner.id,
+                    name: "First start",
+                    mode: .live,
+                    workspaces: nil,
+                    expiresAt: nil,
+                    now: now
+                )
+                try TokenStore.insert(tx, record, secretHash: TokenFormat.hash(token))
+                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: owner.id)
+                return Bootstrap(email: email, password: password, token: token, workspace: workspace)
+            }
+        } catch StorageError.uniqueViolation {
+            return nil
+        }
+    }
+
+    public func create(_ input: CreateUserInput, by principal: Principal?, audit: AuditContext) async throws -> CreatedUser {
+        if let principal {
+            try principal.require(Role.userManagers, to: "create users")
+            try principal.requireOrganizationWide(to: "create users")
+            if input.role == .owner && principal.user?.role != .owner {
+                throw APIError.forbidden("Only an owner may create another owner.")
+            }
+        }
+        let email = try Validate.email(input.email)
+        let name = try Validate.name(input.name ?? email.split(separator: "@").first.map(String.init) ?? email)
+        var generated: String?
+        let password: String
+        if let given = input.password {
+            guard given.count >= Passwords.minimumLength else {
+                throw APIError.validation("`password` must be at least \(Passwords.minimumLength) characters.", field: "password")
+            }
+            // bcrypt reads 72 bytes; a longer password would silently equal its first 72.
+            guard given.utf8.count <= 72 else {
+                throw APIError.validation("`password` must be at most 72 bytes (bcrypt reads no more).", field: "password")
+            }
+            password = given
+        } else {
+            password = Passwords.generate()
+            generated = password
+        }
+        let hash = try await passwords.hash(password)
+        let now = clock.now
+        let user = User(id: ID.make("usr", at: now), email: email, name: name, role: input.role, createdAt: now, updatedAt: now)
+        let signIn = publicURL
+        do {
+            try await database.write { tx in
+                try UserStore.insert(tx, user, passwordHash: hash)
+                try activity.record(
+                    tx,
+                    principal?.audit(from: audit) ?? audit,
+                    action: "user.created",
+                    targetType: "user",
+                    targetID: user.id,
+                    detail: "role \(user.role.rawValue)"
+                )
+                try mail.enqueue(
+                    tx,
+                    to: email,
+                    subject: "Your Switchyard account",
+                    body: """
+                        Hello \(name),
+
+                        An account with the role \(user.role.rawValue) was created for you on Switchyard.
+                        Sign in at \(signIn) with this email address and the password you were given.
+                        """
+                )
+            }
+        } catch StorageError.uniqueViolation {
+            throw APIError.conflict("A user with the email \(email) exists already.", field: "email")
+        }
+        return CreatedUser(user: user, password: generated)
+    }
+
+    public func list(by principal: Principal, after: String?, limit: Int) async throws -> [User] {
+        try principal.require(Role.readers, to: "list users")
+        try principal.requireOrganizationWide(to: "list users")
+        return try await database.read { tx in try UserStore.users(tx, after: after, limit: limit) }
+    }
+
+    public func user(id: String, by principal: Principal) async throws -> User {
+        try principal.require(Role.readers, to: "read users")
+        try principal.requireOrganizationWide(to: "read users")
+        guard ID.isValid(id, prefix: "usr"), let user = try await database.read({ tx in try UserStore.user(tx, id: id) }) else {
+            throw APIError.notFound("user", id)
+        }
+        return user
+    }
+
+    public func user(email: String) async throws -> User? {
+        let email = email.lowercased()
+        return try await database.read { tx in try UserStore.userWithPassword(tx, email: email)?.0 }
+    }
+}
