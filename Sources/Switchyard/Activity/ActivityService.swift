@@ -85,10 +85,7 @@ public struct ActivityService: Sendable {
         var deleted = 0
         while true {
             let batch = try await database.write { tx in
-                try tx.execute(
-                    "DELETE FROM activity_entries WHERE id IN (SELECT id FROM activity_entries WHERE id < ? ORDER BY id LIMIT 5000)",
-                    floor
-                )
+                try ActivityStore.deleteBatch(tx, before: floor, limit: 5000)
             }
             deleted += batch
             if batch < 5000 { return deleted }

@@ -1,6 +1,16 @@
 import Foundation
 
+/// SQL for the activity log.
 enum ActivityStore {
+    /// Deletes up to `limit` of the oldest entries with an id below `floor`; answers how many.
+    static func deleteBatch(_ tx: SQLTx, before floor: String, limit: Int) throws -> Int {
+        try tx.execute(
+            "DELETE FROM activity_entries WHERE id IN (SELECT id FROM activity_entries WHERE id < ? ORDER BY id LIMIT ?)",
+            floor,
+            limit
+        )
+    }
+
     static func insert(_ tx: SQLTx, _ entry: ActivityEntry) throws {
         try tx.execute(
             """

@@ -50,19 +50,12 @@ public enum Idempotency {
 
     /// The answer stored for this key, if one was given in the last 24 hours.
     static func lookup(_ tx: SQLTx, workspaceID: String, scope: String, key: String, fingerprint: String, now: Date) throws -> Stored? {
-        guard
-            let row = try tx.queryOne(
-                "SELECT * FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?",
-                workspaceID,
-                scope,
-                key
-            )
-        else { return nil }
-        if try row.date("created_at") < now.addingTimeInterval(-window) {
-            try tx.execute("DELETE FROM idempotency_keys WHERE workspace_id = ? AND scope = ? AND key = ?", workspaceID, scope, key)
+        guard let stored = try IdempotencyStore.find(tx, workspaceID: workspaceID, scope: scope, key: key) else { return nil }
+        if stored.createdAt < now.addingTimeInterval(-window) {
+            try IdempotencyStore.delete(tx, workspaceID: workspaceID, scope: scope, key: key)
             return nil
         }
-        guard try row.string("request_hash") == fingerprint else {
+        guard stored.fingerprint == fingerprint else {
             throw APIError(
                 .unprocessableContent,
                 "idempotency-key-reused",
@@ -71,13 +64,13 @@ public enum Idempotency {
                 field: "Idempotency-Key"
             )
         }
-        return Stored(status: Int(try row.int("status")), body: try row.string("body"))
+        return stored.answer
     }
 
     /// Forgets keys older than the window; the housekeeping service calls this.
     @discardableResult
     public static func sweep(_ tx: SQLTx, now: Date) throws -> Int {
-        try tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", now.addingTimeInterval(-window))
+        try IdempotencyStore.deleteCreated(tx, before: now.addingTimeInterval(-window))
     }
 
     static func store(
@@ -90,15 +83,14 @@ public enum Idempotency {
         body: String,
         now: Date
     ) throws {
-        try tx.execute(
-            "INSERT INTO idempotency_keys (workspace_id, scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            workspaceID,
-            scope,
-            key,
-            fingerprint,
-            status,
-            body,
-            now
+        try IdempotencyStore.insert(
+            tx,
+            workspaceID: workspaceID,
+            scope: scope,
+            key: key,
+            fingerprint: fingerprint,
+            answer: Stored(status: status, body: body),
+            now: now
         )
     }
 }

@@ -9,20 +9,18 @@ enum SystemRoutes {
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: #"{"status":"ok"}"#)))
         }
         router.get("/readyz") { _, _ -> Response in
-            do {
-                _ = try await database.read { tx in try tx.query("SELECT 1 AS one") }
-                return Response(
-                    status: .ok,
-                    headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: .init(string: #"{"status":"ready","database":"ok"}"#))
-                )
-            } catch {
+            guard await database.isReachable() else {
                 return Response(
                     status: .serviceUnavailable,
                     headers: [.contentType: "application/json"],
                     body: .init(byteBuffer: .init(string: #"{"status":"unavailable","database":"unreachable"}"#))
                 )
             }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: .init(string: #"{"status":"ready","database":"ok"}"#))
+            )
         }
         router.get("/metrics") { _, _ -> Response in
             Response(

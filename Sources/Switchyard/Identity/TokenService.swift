@@ -55,32 +55,11 @@ public struct TokenService: Sendable {
         if let expiresAt = input.expiresAt, expiresAt <= now {
             throw APIError.validation("`expires_at` must be in the future.", field: "expires_at")
         }
-        // A token never mints one that outlives it: a leaked short-lived token stays short-lived.
-        var expiry = input.expiresAt
-        if let parent = principal?.user?.token?.expiresAt {
-            if let wanted = expiry, wanted > parent {
-                throw APIError.validation(
-                    "`expires_at` must not be later than this token's own expiry, \(RFC3339.format(parent)).",
-                    field: "expires_at"
-                )
-            }
-            expiry = expiry ?? parent
-        }
-        var scope = input.workspaces.map { Array(Set($0)).sorted() }
-        if let limits = principal?.workspaceLimit {
-            // A scoped token may only hand out what it has.
-            let requested = scope ?? limits
-            guard Set(requested).isSubset(of: limits) else {
-                throw APIError.forbidden("A token limited to some workspaces can only create tokens for those workspaces.")
-            }
-            scope = requested
-        }
-        if scope?.isEmpty == true {
-            throw APIError.validation("`workspaces` must list at least one workspace id, or be left out for all.", field: "workspaces")
-        }
+        let expiry = try Self.expiry(input.expiresAt, by: principal)
+        let scope = try Self.scope(input.workspaces, by: principal)
         let token = TokenFormat.generate(prefix: TokenFormat.prefix(for: mode))
         let record = Self.makeRecord(token, userID: userID, name: name, mode: mode, workspaces: scope, expiresAt: expiry, now: now)
-        try await database.write { [scope] tx in
+        try await database.write { tx in
             if let scope {
                 let found = try WorkspaceStore.workspaces(tx, ids: scope)
                 if let missing = scope.first(where: { id in !found.contains { $0.id == id } }) {
@@ -101,6 +80,34 @@ public struct TokenService: Sendable {
             )
         }
         return CreatedAPIToken(token: token, apiToken: record)
+    }
+
+    /// A token never mints one that outlives it: a leaked short-lived token stays short-lived.
+    private static func expiry(_ wanted: Date?, by principal: Principal?) throws -> Date? {
+        guard let parent = principal?.user?.token?.expiresAt else { return wanted }
+        if let wanted, wanted > parent {
+            throw APIError.validation(
+                "`expires_at` must not be later than this token's own expiry, \(RFC3339.format(parent)).",
+                field: "expires_at"
+            )
+        }
+        return wanted ?? parent
+    }
+
+    /// The workspaces a new token reaches (nil: all); a scoped token may only hand out what it has.
+    private static func scope(_ wanted: [String]?, by principal: Principal?) throws -> [String]? {
+        var scope = wanted.map { Array(Set($0)).sorted() }
+        if let limits = principal?.workspaceLimit {
+            let requested = scope ?? limits
+            guard Set(requested).isSubset(of: limits) else {
+                throw APIError.forbidden("A token limited to some workspaces can only create tokens for those workspaces.")
+            }
+            scope = requested
+        }
+        if scope?.isEmpty == true {
+            throw APIError.validation("`workspaces` must list at least one workspace id, or be left out for all.", field: "workspaces")
+        }
+        return scope
     }
 
     /// The caller's tokens; owners and admins may ask for everyone's with `all`.

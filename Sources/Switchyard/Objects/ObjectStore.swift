@@ -292,9 +292,16 @@ enum ObjectStore {
 
     /// Claims the values of the type's unique fields for a record, releasing its old ones; a value
     /// another record holds is a conflict naming the field.
-    static func claimUniqueValues(_ tx: SQLTx, type: ObjectType, recordID: String, fields: [String: JSONValue]) throws {
+    /// The first value another record holds is answered (field key and holder), with the claim
+    /// left half-done: the caller's unit must fail.
+    static func claimUniqueValues(
+        _ tx: SQLTx,
+        type: ObjectType,
+        recordID: String,
+        fields: [String: JSONValue]
+    ) throws -> (field: String, holder: String)? {
         let unique = type.fields.filter(\.unique)
-        guard !unique.isEmpty else { return }
+        guard !unique.isEmpty else { return nil }
         try tx.execute("DELETE FROM record_unique_values WHERE record_id = ?", recordID)
         for field in unique {
             guard let value = fields[field.key], value != .null else { continue }
@@ -306,10 +313,7 @@ enum ObjectStore {
                 field.key,
                 text
             ) {
-                throw APIError.conflict(
-                    "Another \(type.key) record (\(try holder.string("record_id"))) has this `\(field.key)`; it must be unique.",
-                    field: "fields.\(field.key)"
-                )
+                return (field.key, try holder.string("record_id"))
             }
             try tx.execute(
                 "INSERT INTO record_unique_values (object_type_id, field_key, value, record_id) VALUES (?, ?, ?, ?)",
@@ -319,6 +323,7 @@ enum ObjectStore {
                 recordID
             )
         }
+        return nil
     }
 
     /// Gives every record of the type that lacks the field the value `value`.

@@ -39,6 +39,17 @@ public struct RecordService: Sendable {
         }
     }
 
+    /// Claims the values of the type's unique fields for a record; one another record holds is a
+    /// conflict naming the field.
+    private func claimUniqueValues(_ tx: SQLTx, type: ObjectType, recordID: String, fields: [String: JSONValue]) throws {
+        if let taken = try ObjectStore.claimUniqueValues(tx, type: type, recordID: recordID, fields: fields) {
+            throw APIError.conflict(
+                "Another \(type.key) record (\(taken.holder)) has this `\(taken.field)`; it must be unique.",
+                field: "fields.\(taken.field)"
+            )
+        }
+    }
+
     private static func writer(_ principal: Principal) throws {
         try principal.require(Role.integrationManagers, to: "change records")
     }
@@ -93,7 +104,7 @@ public struct RecordService: Sendable {
         )
         let fieldsJSON = JSONValue.object(fields).jsonText
         try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
-        try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+        try claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
         let actor = principal.audit(from: audit)
         let eventData = RecordJSON.render(record, fieldsJSON: fieldsJSON)
         try events.appendRecordEvent(
@@ -234,7 +245,7 @@ public struct RecordService: Sendable {
             )
         }
         if type.fields.contains(where: { $0.unique && changed[$0.key] != nil }) {
-            try ObjectStore.claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
+            try claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
         }
         try events.appendRecordEvent(
             tx,

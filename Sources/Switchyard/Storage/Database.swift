@@ -44,6 +44,11 @@ public final class Database: Sendable {
         try await engine.read(body)
     }
 
+    /// Whether a read reaches the database, for `/readyz`.
+    public func isReachable() async -> Bool {
+        (try? await read { tx in try tx.query("SELECT 1 AS one") }) != nil
+    }
+
     public func close() async {
         await engine.close()
     }
