@@ -9,11 +9,6 @@ public struct ActivityService: Sendable {
     let clock: any WallClock
     let floodBudget = FloodBudget(perMinute: 60)
 
-    public init(database: Database, clock: any WallClock) {
-        self.database = database
-        self.clock = clock
-    }
-
     /// Records an entry inside the caller's transaction.
     public func record(
         _ tx: SQLTx,

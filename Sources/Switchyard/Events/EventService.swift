@@ -11,18 +11,6 @@ public struct EventService: Sendable {
     /// depends on Events, not the other way round.
     let isRecordEventType: @Sendable (SQLTx, _ workspaceID: String, _ type: String) throws -> Bool
 
-    public init(
-        clock: any WallClock,
-        authenticator: Authenticator,
-        workspaces: WorkspaceService,
-        isRecordEventType: @escaping @Sendable (SQLTx, String, String) throws -> Bool
-    ) {
-        self.clock = clock
-        self.authenticator = authenticator
-        self.workspaces = workspaces
-        self.isRecordEventType = isRecordEventType
-    }
-
     /// Appends an event in the caller's transaction.
     @discardableResult
     public func append(

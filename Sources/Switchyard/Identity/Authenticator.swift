@@ -13,11 +13,6 @@ public struct Caller: Sendable {
     public var credentials: Credentials
     /// Where the request came from, for activity entries; the actor is filled in once resolved.
     public var audit: AuditContext
-
-    public init(credentials: Credentials, audit: AuditContext) {
-        self.credentials = credentials
-        self.audit = audit
-    }
 }
 
 /// The outcome of looking credentials up, decided inside a read transaction; the authenticator

@@ -11,13 +11,6 @@ public struct SessionService: Sendable {
     /// This process's recent sign-in attempts, counted with the logged failures by the throttle.
     let recentSignIns = RecentSignIns()
 
-    public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService) {
-        self.database = database
-        self.clock = clock
-        self.passwords = passwords
-        self.activity = activity
-    }
-
     public struct SignedIn: Sendable {
         public var secret: String
         public var user: User

@@ -6,12 +6,6 @@ public struct TokenService: Sendable {
     let clock: any WallClock
     let activity: ActivityService
 
-    public init(database: Database, clock: any WallClock, activity: ActivityService) {
-        self.database = database
-        self.clock = clock
-        self.activity = activity
-    }
-
     static func makeRecord(
         _ token: String,
         userID: String,

@@ -9,15 +9,6 @@ public struct UserService: Sendable {
     let mail: MailService
     let publicURL: String
 
-    public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService, mail: MailService, publicURL: String) {
-        self.database = database
-        self.clock = clock
-        self.passwords = passwords
-        self.activity = activity
-        self.mail = mail
-        self.publicURL = publicURL
-    }
-
     public struct Bootstrap: Sendable {
         public var email: String
         public var password: String

@@ -6,12 +6,6 @@ public struct WorkspaceService: Sendable {
     let clock: any WallClock
     let activity: ActivityService
 
-    public init(database: Database, clock: any WallClock, activity: ActivityService) {
-        self.database = database
-        self.clock = clock
-        self.activity = activity
-    }
-
     public func organization(by principal: Principal) async throws -> Organization {
         try principal.require(Role.readers, to: "read the organization")
         guard let organization = try await database.read({ tx in try WorkspaceStore.organization(tx) }) else {
@@ -37,14 +31,7 @@ public struct WorkspaceService: Sendable {
         let now = clock.now
         let workspace = Workspace(id: ID.make("ws", at: now), name: name, mode: input.mode ?? .live, createdAt: now, updatedAt: now)
         try WorkspaceStore.insert(tx, workspace)
-        try activity.record(
-            tx,
-            principal.audit(from: audit),
-            action: "workspace.created",
-            targetType: "workspace",
-            targetID: workspace.id,
-            workspaceID: workspace.id
-        )
+        try record(tx, "workspace.created", workspace, by: principal, audit: audit)
         return workspace
     }
 
@@ -91,15 +78,13 @@ public struct WorkspaceService: Sendable {
         let updated = workspace
         try await database.write { tx in
             try WorkspaceStore.updateWorkspace(tx, updated)
-            try activity.record(
-                tx,
-                principal.audit(from: audit),
-                action: "workspace.updated",
-                targetType: "workspace",
-                targetID: updated.id,
-                workspaceID: updated.id
-            )
+            try record(tx, "workspace.updated", updated, by: principal, audit: audit)
         }
         return updated
+    }
+
+    private func record(_ tx: SQLTx, _ action: String, _ workspace: Workspace, by principal: Principal, audit: AuditContext) throws {
+        let actor = principal.audit(from: audit)
+        try activity.record(tx, actor, action: action, targetType: "workspace", targetID: workspace.id, workspaceID: workspace.id)
     }
 }

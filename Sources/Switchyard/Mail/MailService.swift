@@ -7,11 +7,6 @@ public struct MailService: Sendable {
     let database: Database
     let clock: any WallClock
 
-    public init(database: Database, clock: any WallClock) {
-        self.database = database
-        self.clock = clock
-    }
-
     /// Queues a message in the caller's transaction. Header fields are single-line, so a value
     /// taken from user input cannot add headers.
     @discardableResult

@@ -11,24 +11,6 @@ public struct ObjectTypeService: Sendable {
     let events: EventService
     let maximumFields: Int
 
-    public init(
-        database: Database,
-        clock: any WallClock,
-        authenticator: Authenticator,
-        workspaces: WorkspaceService,
-        activity: ActivityService,
-        events: EventService,
-        maximumFields: Int
-    ) {
-        self.database = database
-        self.clock = clock
-        self.authenticator = authenticator
-        self.workspaces = workspaces
-        self.activity = activity
-        self.events = events
-        self.maximumFields = maximumFields
-    }
-
     /// `work_order`, `due_on`: a lower-case letter, then letters, digits or `_`, at most 63.
     static func validateKey(_ key: String, field: String) throws -> String {
         guard let first = key.first, first.isASCII, first.isLowercase, key.count <= 63,

@@ -39,9 +39,7 @@ struct RecordRoutes {
                 RecordJSON.render(try records.create(tx, input, type: type, by: principal, audit: caller.audit))
             }
         )
-        var response = Response.json(status: answer.status, body: answer.body)
-        if answer.status == 201 { response.headers[.eTag] = "\"1\"" }
-        return response
+        return Self.answer(answer.body, version: answer.status == 201 ? 1 : nil, status: answer.status)
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -71,9 +69,7 @@ struct RecordRoutes {
             id: try context.parameters.require("record_id"),
             caller: caller
         )
-        var response = Response.json(status: 200, body: RecordJSON.render(record))
-        response.headers[.eTag] = "\"\(record.version)\""
-        return response
+        return Self.answer(RecordJSON.render(record), version: record.version)
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -89,9 +85,7 @@ struct RecordRoutes {
             expectedVersion: version,
             caller: caller
         )
-        var response = Response.json(status: 200, body: RecordJSON.render(record))
-        response.headers[.eTag] = "\"\(record.version)\""
-        return response
+        return Self.answer(RecordJSON.render(record), version: record.version)
     }
 
     @Sendable func delete(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -104,6 +98,13 @@ struct RecordRoutes {
             caller: caller
         )
         return Response(status: .noContent)
+    }
+
+    /// A record's JSON with its version as the ETag.
+    static func answer(_ json: String, version: Int64?, status: Int = 200) -> Response {
+        var response = Response.json(status: status, body: json)
+        if let version { response.headers[.eTag] = "\"\(version)\"" }
+        return response
     }
 
     /// `If-Match: 3`, `"3"` or `W/"3"`: the version the client last read. `*` matches any version

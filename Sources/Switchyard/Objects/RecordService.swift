@@ -10,22 +10,6 @@ public struct RecordService: Sendable {
     let activity: ActivityService
     let events: EventService
 
-    public init(
-        clock: any WallClock,
-        authenticator: Authenticator,
-        workspaces: WorkspaceService,
-        types: ObjectTypeService,
-        activity: ActivityService,
-        events: EventService
-    ) {
-        self.clock = clock
-        self.authenticator = authenticator
-        self.workspaces = workspaces
-        self.types = types
-        self.activity = activity
-        self.events = events
-    }
-
     /// Reference fields must point at records of their type in the same workspace.
     private func checkReferences(_ tx: SQLTx, type: ObjectType, fields: [String: JSONValue], changed: Set<String>?) throws {
         for field in type.fields where field.type == .reference {
