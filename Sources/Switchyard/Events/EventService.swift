@@ -111,7 +111,14 @@ public struct EventService: Sendable {
         }
         return try await authenticator.read(caller) { tx, principal in
             _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            return try EventStore.list(tx, workspaceID: workspaceID, after: after, types: types, limit: limit)
+            var start: (id: String, position: Int64)?
+            if let after {
+                guard let position = try EventStore.position(tx, of: after, workspaceID: workspaceID) else {
+                    throw APIError.validation("`after` must be the id of an event of this workspace (the `next_after` of a page).", field: "after")
+                }
+                start = (after, position)
+            }
+            return try EventStore.list(tx, workspaceID: workspaceID, after: start, types: types, limit: limit)
         }
     }
 }

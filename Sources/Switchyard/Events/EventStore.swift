@@ -1,0 +1,71 @@
+import Foundation
+
+/// SQL for the event log.
+enum EventStore {
+    static func insert(_ tx: SQLTx, _ event: Event, dataJSON: String) throws {
+        try tx.execute(
+            """
+            INSERT INTO events (id, workspace_id, type, object_type, record_id, data, changed_fields, actor_type, actor_id,
+                                created_by_type, created_by_id, occurred_at, position)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(tx.dialect.eventPosition))
+            """,
+            event.id,
+            event.workspaceId,
+            event.type,
+            event.objectType,
+            event.recordId,
+            dataJSON,
+            event.changedFields.map { JSONValue.object($0).jsonText },
+            event.actor.type,
+            event.actor.id,
+            event.createdBy?.type,
+            event.createdBy?.id,
+            event.occurredAt
+        )
+    }
+
+    /// Where an event of the workspace stands in commit order; nil when it has no such event.
+    static func position(_ tx: SQLTx, of eventID: String, workspaceID: String) throws -> Int64? {
+        try tx.queryOne("SELECT position FROM events WHERE id = ? AND workspace_id = ?", eventID, workspaceID)?.int("position")
+    }
+
+    /// In commit order after the event `after` (its id and `position`), optionally of some types only.
+    static func list(
+        _ tx: SQLTx,
+        workspaceID: String,
+        after: (id: String, position: Int64)?,
+        types: [String],
+        limit: Int
+    ) throws -> [Event] {
+        var sql = "SELECT * FROM events WHERE workspace_id = ?\(tx.dialect.visibleEvents)"
+        var arguments: [SQLValue] = [.text(workspaceID)]
+        if let after {
+            sql += " AND (position > ? OR (position = ? AND id > ?))"
+            arguments += [.int(after.position), .int(after.position), .text(after.id)]
+        }
+        if !types.isEmpty {
+            sql += " AND type IN (\(tx.placeholders(types.count)))"
+            arguments += types.map(SQLValue.text)
+        }
+        sql += " ORDER BY position, id LIMIT ?"
+        arguments.append(.int(Int64(limit)))
+        return try tx.query(sql, arguments).map(event(from:))
+    }
+
+    static func event(from row: SQLRow) throws -> Event {
+        let changed = try row.optionalString("changed_fields").map { try JSONValue.parse(text: $0).objectValue ?? [:] }
+        let createdBy = row.optionalString("created_by_type").map { Record.CreatedBy(type: $0, id: row.optionalString("created_by_id")) }
+        return Event(
+            id: try row.string("id"),
+            workspaceId: try row.string("workspace_id"),
+            type: try row.string("type"),
+            objectType: row.optionalString("object_type"),
+            recordId: row.optionalString("record_id"),
+            data: try JSONValue.parse(text: try row.string("data")),
+            changedFields: changed,
+            actor: Event.Actor(type: try row.string("actor_type"), id: row.optionalString("actor_id")),
+            createdBy: createdBy,
+            occurredAt: try row.date("occurred_at")
+        )
+    }
+}
