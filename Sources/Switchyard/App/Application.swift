@@ -34,42 +34,6 @@ extension AppServices {
     }
 }
 
-/// Runs `AppServices.sweep` every ten minutes until shutdown.
-struct HousekeepingService: Service {
-    let services: AppServices
-    let logger: Logger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await services.sweep() } catch { logger.warning("housekeeping: \(error)") }
-                try? await Task.sleep(for: .seconds(600))
-            }
-        }
-    }
-}
-
-/// Delivers the outbox in the background until shutdown.
-struct MailSenderService: Service {
-    let sender: MailSender
-    let interval: Duration
-    let logger: Logger
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    // Drain everything due before sleeping, so a burst is not paced by the interval.
-                    while try await sender.deliverDue() > 0 && !Task.isCancelled {}
-                } catch {
-                    logger.warning("mail sender: \(error)")
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
-    }
-}
-
 public func buildApplication(
     _ services: AppServices,
     logger: Logger,
@@ -79,10 +43,7 @@ public func buildApplication(
     return Application(
         router: buildRouter(services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
-        services: [
-            MailSenderService(sender: services.mailSender, interval: configuration.mailPollInterval, logger: logger),
-            HousekeepingService(services: services, logger: logger),
-        ],
+        services: services.workerServices(logger: logger),
         onServerRunning: onServerRunning,
         logger: logger
     )

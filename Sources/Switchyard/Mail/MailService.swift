@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 
 /// Mail goes through the outbox: features enqueue a message inside their own transaction, so a
 /// message exists exactly when the change that caused it does, and the mail sender delivers it.
@@ -33,9 +32,7 @@ public struct MailService: Sendable {
     @discardableResult
     public func deleteFinished(olderThanDays days: Int) async throws -> Int {
         let cutoff = clock.now.addingTimeInterval(-Double(days) * 86_400)
-        return try await database.write { tx in
-            try tx.execute("DELETE FROM mail_messages WHERE status <> 'queued' AND created_at < ?", cutoff)
-        }
+        return try await database.write { tx in try MailStore.deleteFinished(tx, createdBefore: cutoff) }
     }
 
     public func list(status: MailMessage.Status?, after: String?, limit: Int) async throws -> [MailMessage] {
@@ -44,86 +41,5 @@ public struct MailService: Sendable {
 
     private func singleLine(_ text: String) -> String {
         String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" })
-    }
-}
-
-/// Delivers the outbox: through SMTP when configured, otherwise by logging each message (the
-/// local mail viewer is `GET /v1/outbox`). A failed attempt is retried with exponential backoff;
-/// state lives in the database, so a restart loses nothing.
-public struct MailSender: Sendable {
-    public static let maximumAttempts = 12
-
-    let database: Database
-    let clock: any WallClock
-    let smtp: SMTPClient?
-    let logger: Logger
-
-    public init(database: Database, clock: any WallClock, smtp: SMTPClient?, logger: Logger) {
-        self.database = database
-        self.clock = clock
-        self.smtp = smtp
-        self.logger = logger
-    }
-
-    /// Seconds to wait after the `attempt`-th failure: 5 s doubling, at most an hour.
-    public static func backoff(afterAttempt attempt: Int) -> TimeInterval {
-        min(5 * pow(2, Double(max(0, attempt - 1))), 3600)
-    }
-
-    /// Sends what is due now; returns how many messages it handled.
-    @discardableResult
-    public func deliverDue(limit: Int = 20) async throws -> Int {
-        var handled = 0
-        // One message per claim: its lease (120 s) outlasts one SMTP conversation (30 s at most), so
-        // another process never takes a message this one is still sending.
-        while handled < limit {
-            let now = clock.now
-            guard let message = try await database.write({ tx in try MailStore.claimDue(tx, now: now, lease: 120, limit: 1) }).first else {
-                break
-            }
-            await deliver(message)
-            handled += 1
-        }
-        return handled
-    }
-
-    private func deliver(_ message: MailMessage) async {
-        let attempts = message.attempts + 1
-        do {
-            if let smtp {
-                try await smtp.send(message, date: clock.now)
-                logger.info("mail sent", metadata: ["message": "\(message.id)", "attempts": "\(attempts)"])
-            } else {
-                logger.info(
-                    "mail (no --smtp-url; kept in the outbox)",
-                    metadata: [
-                        "message": "\(message.id)", "to": "\(message.recipient)", "subject": "\(message.subject)",
-                    ]
-                )
-            }
-            let status: MailMessage.Status = smtp == nil ? .logged : .sent
-            let at = clock.now
-            try await database.write { tx in try MailStore.markDelivered(tx, id: message.id, status: status, at: at, attempts: attempts) }
-        } catch {
-            let giveUp = attempts >= Self.maximumAttempts
-            let next = clock.now.addingTimeInterval(Self.backoff(afterAttempt: attempts))
-            logger.warning(
-                "mail attempt failed",
-                metadata: [
-                    "message": "\(message.id)", "attempts": "\(attempts)", "error": "\(error)", "gave_up": "\(giveUp)",
-                ]
-            )
-            let reason = String(describing: error).prefix(500)
-            _ = try? await database.write { tx in
-                try MailStore.markFailedAttempt(
-                    tx,
-                    id: message.id,
-                    attempts: attempts,
-                    error: String(reason),
-                    nextAttemptAt: next,
-                    giveUp: giveUp
-                )
-            }
-        }
     }
 }

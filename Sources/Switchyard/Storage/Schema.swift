@@ -131,5 +131,19 @@ public enum Schema {
                 "CREATE INDEX events_workspace_position ON events (workspace_id, position, id)",
             ]
         ),
+        Migration(
+            7,
+            "worker leases",
+            [
+                // Every job table names its lease `leased_until`, so one claim (SQLTx.claimDue)
+                // serves them all.
+                "ALTER TABLE mail_messages RENAME COLUMN locked_until TO leased_until",
+                """
+                CREATE TABLE periodic_jobs (
+                    id TEXT PRIMARY KEY, next_attempt_at BIGINT NOT NULL, leased_until BIGINT,
+                    last_run_at BIGINT, last_error TEXT)
+                """,
+            ]
+        ),
     ]
 }
