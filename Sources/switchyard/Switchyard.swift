@@ -8,6 +8,7 @@ struct SwitchyardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Switchyard, the self-hosted integration hub.",
+        version: SwitchyardVersion.current,
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self],
         defaultSubcommand: Serve.self
     )
@@ -162,6 +163,7 @@ struct Serve: AsyncParsableCommand {
                 "switchyard is listening",
                 metadata: [
                     "url": "\(url)", "database": "\(database)", "startup": "\(ContinuousClock.now - started)",
+                    "version": "\(SwitchyardVersion.current)",
                 ]
             )
         }
