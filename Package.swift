@@ -45,8 +45,11 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
-            ]
+            ],
+            plugins: ["EmbedOpenAPI"]
         ),
+        // docs/openapi.yaml into the binary, served at /openapi.yaml.
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         .executableTarget(
             name: "switchyard",
             dependencies: [
