@@ -95,7 +95,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         )
     )
     router.add(middleware: MetricsMiddleware())
-    SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
+    SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry, publicURL: configuration.publicURL)
     router.add(middleware: AuthenticationMiddleware())
     IdentityRoutes(
         identity: services.identity,
