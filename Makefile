@@ -5,7 +5,7 @@
 # make format          rewrite the sources as .swift-format says
 .PHONY: deps build test run bench lint format
 
-SWIFT_SOURCES = Package.swift Sources Tests bench
+SWIFT_SOURCES = Package.swift Plugins Sources Tests bench
 
 ARGS ?=
 

@@ -22,7 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // Already in the graph through hummingbird-auth; named here because record cursors use it.
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
     ],
     targets: [
         .target(
@@ -42,10 +43,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+            ],
+            plugins: ["EmbedOpenAPI"]
         ),
+        // docs/openapi.yaml into the binary, served at /openapi.yaml.
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         .executableTarget(
             name: "switchyard",
             dependencies: [

@@ -8,6 +8,7 @@ struct SwitchyardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "Switchyard, the self-hosted integration hub.",
+        version: SwitchyardVersion.current,
         subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self],
         defaultSubcommand: Serve.self
     )
@@ -139,21 +140,15 @@ struct Serve: AsyncParsableCommand {
         let started = ContinuousClock.now
         let services = try await AppServices.open(configuration, logger: logger)
         if let first = try await services.users.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
-            // Straight to the file descriptor: print() is block-buffered when stdout is a pipe.
-            FileHandle.standardOutput.write(
-                Data(
-                    """
-                    First start: created the owner account and the workspace "\(first.workspace.name)" (\(first.workspace.id)).
-                    Sign in at \(configuration.publicURL) with
-                      email: \(first.email)
-                      password: \(first.password)
-                    API token (use as `Authorization: Bearer …`):
-                      token: \(first.token)
-                    These are shown once; keep them somewhere safe.
-
-                    """.utf8
-                )
+            let message = Self.firstStartMessage(
+                workspace: "\"\(first.workspace.name)\" (\(first.workspace.id))",
+                email: first.email,
+                password: first.password,
+                token: first.token,
+                publicURL: configuration.publicURL
             )
+            // Straight to the file descriptor: print() is block-buffered when stdout is a pipe.
+            FileHandle.standardOutput.write(Data(message.utf8))
         }
         let url = configuration.publicURL
         let database = configuration.databaseURL.description
@@ -162,11 +157,38 @@ struct Serve: AsyncParsableCommand {
                 "switchyard is listening",
                 metadata: [
                     "url": "\(url)", "database": "\(database)", "startup": "\(ContinuousClock.now - started)",
+                    "version": "\(SwitchyardVersion.current)",
                 ]
             )
         }
         try await app.runService()
         await services.database.close()
+    }
+}
+
+extension Serve {
+    /// Printed once, on an empty database. Until the console lands the credentials reach the API
+    /// only, so it says so and gives a call to try, rather than promising a sign-in page.
+    static func firstStartMessage(workspace: String, email: String, password: String, token: String, publicURL: String) -> String {
+        """
+        First start: created the owner account and the workspace \(workspace).
+
+        Switchyard is running at \(publicURL): open it in a browser for the version and
+        links to the API's description. There is no web console yet; today Switchyard is used
+        through its JSON API under /v1.
+
+        The API token is what a script or curl sends to the API, as `Authorization: Bearer …`:
+          token: \(token)
+        Try it:
+          \(FrontPage.curlExample(publicURL: publicURL, token: token))
+
+        The owner's email and password are for the console once it lands; today they sign in
+        through the API (POST /v1/sessions answers a session cookie):
+          email: \(email)
+          password: \(password)
+        These are shown once; keep them somewhere safe.
+
+        """
     }
 }
 

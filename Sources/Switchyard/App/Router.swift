@@ -14,7 +14,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         middleware: ProblemMiddleware(maximumBodySize: bodyLimit, routes: knownRoutes, trustedProxies: configuration.trustedProxies)
     )
     router.add(middleware: MetricsMiddleware())
-    SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry)
+    SystemRoutes.add(to: router, database: services.database, registry: AppMetrics.registry, publicURL: configuration.publicURL)
 
     let sessions = SessionRoutes(
         authenticator: authenticator,

@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 
 /// Turns list parameters into a `RecordQuery`, checking each against the object type.
@@ -99,19 +100,15 @@ enum RecordQueryParser {
     }
 
     static func base64URLEncoded(_ bytes: [UInt8]) -> String {
-        var text = Data(bytes).base64EncodedString()
-        while text.hasSuffix("=") { text.removeLast() }
-        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+        Base64.encodeToString(bytes: bytes, options: [.base64UrlAlphabet, .omitPaddingCharacter])
     }
 
-    /// Strict: only the alphabet, no padding, and only the text `base64URLEncoded` itself writes.
+    /// Strict: only the text `base64URLEncoded` itself writes. The decoder also takes padding and
+    /// leaves unused trailing bits unchecked, so several texts would decode to one cursor; the round
+    /// trip refuses all but one.
     /// Not capped: a cursor holds its sort value whole (up to 64 KiB of text), as it must to compare exactly.
     static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
-        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
-        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: standard) else { return nil }
-        let bytes = [UInt8](data)
+        guard let bytes = try? Base64.decode(bytes: text.utf8, options: [.base64UrlAlphabet, .omitPaddingCharacter]) else { return nil }
         return base64URLEncoded(bytes) == text ? bytes : nil
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 
-/// One schema change. `sql` is written once in what both engines accept; `{blob}` and `{serial}`
-/// are replaced per engine because column types are where they differ.
+/// One schema change. Its `statements` are written once in what both engines accept (TEXT,
+/// BIGINT); `{blob}` becomes BLOB on SQLite and BYTEA on PostgreSQL, the one column type spelled
+/// differently. Ids are ULID text, so no migration needs an engine's auto-increment.
 public struct Migration: Sendable {
     public let version: Int
     public let name: String

@@ -1,66 +1,10 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Logging
 import NIOCore
 import Testing
 
 @testable import Switchyard
-
-/// The engine the suite runs on: SQLite unless `SWITCHYARD_TEST_POSTGRES_URL` is set (`make test`
-/// runs the suite once each way). Each test gets a database of its own: a temporary SQLite file, or
-/// a fresh schema in the PostgreSQL database.
-enum TestDatabase {
-    static let postgresURL = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-    static let logger: Logger = {
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
-        return logger
-    }()
-
-    static var engineName: String { postgresURL == nil ? "sqlite" : "postgres" }
-
-    /// Opens a fresh, migrated database, runs `body`, and removes the database afterwards.
-    static func with<T>(poolSize: Int = 4, migrate: Bool = true, _ body: (Database) async throws -> T) async throws -> T {
-        let (url, cleanup) = try await fresh(poolSize: poolSize)
-        let database = try await Database.open(url, logger: logger)
-        if migrate { try await Migrator.migrate(database) }
-        do {
-            let result = try await body(database)
-            await database.close()
-            try await cleanup()
-            return result
-        } catch {
-            await database.close()
-            try? await cleanup()
-            throw error
-        }
-    }
-
-    static func fresh(poolSize: Int = 4) async throws -> (DatabaseURL, @Sendable () async throws -> Void) {
-        if let base = postgresURL {
-            let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-            let admin = try await Database.open(try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=1"), logger: logger)
-            try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
-            let url = try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=\(poolSize)&search_path=\(schema)")
-            return (
-                url,
-                {
-                    try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") }
-                    await admin.close()
-                }
-            )
-        }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return (
-            .sqlite(path: directory.appendingPathComponent("test.sqlite").path),
-            {
-                try? FileManager.default.removeItem(at: directory)
-            }
-        )
-    }
-}
 
 /// A running application over a fresh database, with an owner, a live and a sandbox workspace.
 struct TestApp: Sendable {
