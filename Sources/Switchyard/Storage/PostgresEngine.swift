@@ -268,34 +268,6 @@ enum PostgresEngineError {
     }
 }
 
-/// Rewrites `?` placeholders as `$1, $2…` outside quoted strings, remembering each statement.
-enum PostgresPlaceholders {
-    private static let cache = NIOLockedValueBox<[String: String]>([:])
-
-    static func convert(_ sql: String) -> String {
-        if let hit = cache.withLockedValue({ $0[sql] }) { return hit }
-        var out = ""
-        out.reserveCapacity(sql.utf8.count + 16)
-        var number = 0
-        var inQuote = false
-        for character in sql {
-            if character == "'" { inQuote.toggle() }
-            if character == "?" && !inQuote {
-                number += 1
-                out += "$\(number)"
-            } else {
-                out.append(character)
-            }
-        }
-        cache.withLockedValue { cache in
-            // List queries vary with the request's filters: keep the set bounded.
-            if cache.count >= 2_000 { cache.removeAll() }
-            cache[sql] = out
-        }
-        return out
-    }
-}
-
 extension SQLValue {
     init(cell: PostgresCell) throws {
         guard cell.bytes != nil else {
