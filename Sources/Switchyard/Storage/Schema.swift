@@ -131,5 +131,14 @@ public enum Schema {
                 "CREATE INDEX events_workspace_position ON events (workspace_id, position, id)",
             ]
         ),
+        Migration(
+            7,
+            "object types being deleted",
+            [
+                // 1 while a forced delete removes the type's records in batches: the type is gone
+                // for every other request, and a repeated delete finishes the job after a crash.
+                "ALTER TABLE object_types ADD COLUMN deleting BIGINT NOT NULL DEFAULT 0"
+            ]
+        ),
     ]
 }
