@@ -9,6 +9,8 @@ import Switchyard
 //   switchyard-bench storage [--seconds S]      units/s through Switchyard's storage (SQLite, and
 //                                                PostgreSQL when SWITCHYARD_BENCH_POSTGRES_URL is set)
 //                                                beside GRDB written directly in batched transactions
+//   switchyard-bench reads [--seconds S]        point reads/s on PostgreSQL (SWITCHYARD_BENCH_POSTGRES_URL),
+//                                                one and three statements a read body
 //   switchyard-bench write-load DATABASE_URL     writes units forever (64 writers), printing the count;
 //                                                e2e/test_crash.py kills it mid-write
 
@@ -134,6 +136,46 @@ func storageBenchmark() async throws {
     }
 }
 
+/// Point reads per second through `Database.read` (one and three statements a body) from `tasks`
+/// concurrent tasks: what a read snapshot costs (PostgreSQL: a REPEATABLE READ transaction).
+func readBenchmark() async throws {
+    guard let postgres = ProcessInfo.processInfo.environment["SWITCHYARD_BENCH_POSTGRES_URL"], !postgres.isEmpty else {
+        print("reads: set SWITCHYARD_BENCH_POSTGRES_URL")
+        return
+    }
+    let seconds = Double(value(after: "--seconds") ?? "3") ?? 3
+    let database = try await Database.open(try DatabaseURL(parsing: postgres + (postgres.contains("?") ? "&" : "?") + "pool_size=16"), logger: logger)
+    try await database.write { tx in for sql in schema { try tx.execute(sql) } }
+    try await database.write { tx in try writeUnit(tx, 1) }
+    let id = try await database.read { tx in try tx.queryOne("SELECT id FROM bench_items LIMIT 1")?.string("id") } ?? ""
+    for statements in [1, 3] {
+        for tasks in [1, 16] {
+            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        var count = 0
+                        while ContinuousClock.now < deadline {
+                            try await database.read { tx in
+                                for _ in 0..<statements { _ = try tx.queryOne("SELECT n FROM bench_items WHERE id = ?", id) }
+                            }
+                            count += 1
+                        }
+                        return count
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            print(String(format: "  PostgreSQL reads, %d statement(s), %2d tasks: %7.0f reads/s", statements, tasks, Double(total) / seconds))
+        }
+    }
+    try await database.write { tx in
+        try tx.execute("DROP TABLE bench_items")
+        try tx.execute("DROP TABLE bench_events")
+    }
+    await database.close()
+}
+
 /// Writes units until killed, printing how many committed, so a crash test can kill it mid-write.
 func writeLoad(_ url: String) async throws {
     let database = try await Database.open(try DatabaseURL(parsing: url), logger: logger)
@@ -178,10 +220,12 @@ func value(after flag: String) -> String? {
 switch arguments.first {
 case "storage":
     try await storageBenchmark()
+case "reads":
+    try await readBenchmark()
 case "write-load":
     guard arguments.count >= 2 else { fatalError("usage: switchyard-bench write-load DATABASE_URL") }
     try await writeLoad(arguments[1])
 default:
-    print("usage: switchyard-bench storage [--seconds S] | write-load DATABASE_URL")
+    print("usage: switchyard-bench storage [--seconds S] | reads [--seconds S] | write-load DATABASE_URL")
     exit(2)
 }

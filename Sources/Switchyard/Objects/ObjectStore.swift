@@ -37,15 +37,24 @@ enum ObjectStore {
 
     enum Lock { case none, share, update }
 
-    static func objectType(_ tx: SQLTx, workspaceID: String, key: String, lock: Lock = .none) throws -> ObjectType? {
+    /// The type by key. One being deleted (`deleting`) is gone for everything but its deletion:
+    /// on PostgreSQL a record write waiting on the mark re-reads the row and finds nothing.
+    static func objectType(
+        _ tx: SQLTx,
+        workspaceID: String,
+        key: String,
+        lock: Lock = .none,
+        includeDeleting: Bool = false
+    ) throws -> ObjectType? {
         let clause = lock == .update ? tx.dialect.forUpdate : lock == .share ? tx.dialect.forShare : ""
-        return try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?\(clause)", workspaceID, key)
+        let live = includeDeleting ? "" : " AND deleting = 0"
+        return try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?\(live)\(clause)", workspaceID, key)
             .map(objectType(from:))
     }
 
     static func objectTypes(_ tx: SQLTx, workspaceID: String, after: String?, limit: Int) throws -> [ObjectType] {
         try tx.query(
-            "SELECT * FROM object_types WHERE workspace_id = ? AND key > ? ORDER BY key LIMIT ?",
+            "SELECT * FROM object_types WHERE workspace_id = ? AND key > ? AND deleting = 0 ORDER BY key LIMIT ?",
             workspaceID,
             after ?? "",
             limit
@@ -70,6 +79,20 @@ enum ObjectStore {
             id,
             except
         )?.string("id")
+    }
+
+    /// Marks a type as being deleted, before its records go in batches (ObjectTypeService.delete).
+    static func markDeleting(_ tx: SQLTx, objectTypeID: String) throws {
+        try tx.execute("UPDATE object_types SET deleting = 1 WHERE id = ?", objectTypeID)
+    }
+
+    /// Deletes records of a type by id, with their unique values: one batch of a type's deletion.
+    static func deleteRecords(_ tx: SQLTx, objectTypeID: String, ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        let arguments = [SQLValue.text(objectTypeID)] + ids.map(SQLValue.text)
+        let list = tx.placeholders(ids.count)
+        try tx.execute("DELETE FROM record_unique_values WHERE object_type_id = ? AND record_id IN (\(list))", arguments)
+        try tx.execute("DELETE FROM records WHERE object_type_id = ? AND id IN (\(list))", arguments)
     }
 
     static func delete(_ tx: SQLTx, objectTypeID: String) throws {
@@ -160,7 +183,7 @@ enum ObjectStore {
                 """
                 SELECT r.*, w.mode AS workspace_mode FROM records r
                 JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
-                WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?
+                WHERE r.id = ? AND t.workspace_id = ? AND t.key = ? AND t.deleting = 0
                 """,
                 id,
                 workspaceID,
@@ -177,7 +200,7 @@ enum ObjectStore {
         try tx.queryOne(
             """
             SELECT r.id FROM records r JOIN object_types t ON t.id = r.object_type_id
-            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ?\(tx.dialect == .postgres ? " FOR SHARE OF r" : "")
+            WHERE r.id = ? AND t.workspace_id = ? AND t.key = ? AND t.deleting = 0\(tx.dialect == .postgres ? " FOR SHARE OF r" : "")
             """,
             id,
             workspaceID,

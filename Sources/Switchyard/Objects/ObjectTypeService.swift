@@ -30,10 +30,12 @@ public struct ObjectTypeService: Sendable {
         workspaceID: String,
         key: String,
         by principal: Principal,
-        lock: ObjectStore.Lock = .none
+        lock: ObjectStore.Lock = .none,
+        includeDeleting: Bool = false
     ) throws -> ObjectType {
         _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-        guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock) else {
+        guard let type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key, lock: lock, includeDeleting: includeDeleting)
+        else {
             throw APIError.notFound(detail: "Workspace \(workspaceID) has no object type `\(key.prefix(63))`.")
         }
         return type
@@ -45,7 +47,7 @@ public struct ObjectTypeService: Sendable {
         guard let dot = type.lastIndex(of: "."), ["created", "updated", "deleted"].contains(type[type.index(after: dot)...]) else {
             return false
         }
-        return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot])) != nil
+        return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot]), includeDeleting: true) != nil
     }
 
     public func create(_ input: CreateObjectTypeInput, workspaceID: String, caller: Caller) async throws -> ObjectType {
@@ -164,11 +166,13 @@ public struct ObjectTypeService: Sendable {
     }
 
     /// Deletes a type. With records it needs `force`, and then deletes them, each with its
-    /// `*.deleted` event.
+    /// `*.deleted` event. This unit only checks and marks the type as being deleted, after which no
+    /// record can be added to it; the records then go in batches (`deleteMarked`), so other writers
+    /// run in between. A type left marked by a crash is found again here, and a repeat finishes.
     public func delete(workspaceID: String, key: String, force: Bool, caller: Caller) async throws {
-        try await authenticator.write(caller) { tx, principal in
+        let (type, count, actor) = try await authenticator.write(caller) { tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
-            let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
+            let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update, includeDeleting: true)
             guard !type.locked else {
                 throw APIError(
                     .conflict,
@@ -184,34 +188,10 @@ public struct ObjectTypeService: Sendable {
             if count > 0 && !force {
                 throw APIError.conflict("`\(key)` has \(count) records; delete with ?force=true to delete them too.")
             }
-            let actor = principal.audit(from: caller.audit)
-            var after: String?
-            while true {
-                let page = try ObjectStore.records(tx, type: type, query: RecordQuery(limit: 500, after: after))
-                for record in page {
-                    try events.appendRecordEvent(
-                        tx,
-                        workspaceID: workspaceID,
-                        type: "\(type.key).deleted",
-                        record: record,
-                        recordJSON: RecordJSON.render(record),
-                        actor: actor
-                    )
-                }
-                guard page.count == 500, let last = page.last else { break }
-                after = last.id
-            }
-            try ObjectStore.delete(tx, objectTypeID: type.id)
-            try activity.record(
-                tx,
-                actor,
-                action: "object_type.deleted",
-                targetType: "object_type",
-                targetID: type.id,
-                workspaceID: workspaceID,
-                detail: "\(key), \(count) records"
-            )
+            try ObjectStore.markDeleting(tx, objectTypeID: type.id)
+            return (type, count, principal.audit(from: caller.audit))
         }
+        try await deleteMarked(type, recordCount: count, actor: actor)
     }
 
     /// Locks or unlocks a type; packages (to come) own locked types, so there is no route for it.

@@ -43,10 +43,12 @@ final class PostgresEngine: DatabaseEngine {
         }
     }
 
+    /// A read body runs in one read-only `REPEATABLE READ` transaction, so all its statements see
+    /// one snapshot (as on SQLite) and a write in it is refused.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         try await threads.runIfActive { [connections] in
             try connections.withConnection { connection in
-                try body(PostgresTx(connection: connection, logger: connections.logger))
+                try PostgresRead.run(on: connection, logger: connections.logger, body)
             }
         }
     }
@@ -268,34 +270,6 @@ enum PostgresEngineError {
     }
 }
 
-/// Rewrites `?` placeholders as `$1, $2…` outside quoted strings, remembering each statement.
-enum PostgresPlaceholders {
-    private static let cache = NIOLockedValueBox<[String: String]>([:])
-
-    static func convert(_ sql: String) -> String {
-        if let hit = cache.withLockedValue({ $0[sql] }) { return hit }
-        var out = ""
-        out.reserveCapacity(sql.utf8.count + 16)
-        var number = 0
-        var inQuote = false
-        for character in sql {
-            if character == "'" { inQuote.toggle() }
-            if character == "?" && !inQuote {
-                number += 1
-                out += "$\(number)"
-            } else {
-                out.append(character)
-            }
-        }
-        cache.withLockedValue { cache in
-            // List queries vary with the request's filters: keep the set bounded.
-            if cache.count >= 2_000 { cache.removeAll() }
-            cache[sql] = out
-        }
-        return out
-    }
-}
-
 extension SQLValue {
     init(cell: PostgresCell) throws {
         guard cell.bytes != nil else {
@@ -312,5 +286,28 @@ extension SQLValue {
         case .numeric: self = .double(Double(try cell.decode(String.self)) ?? 0)
         default: self = .text(try cell.decode(String.self))
         }
+    }
+}
+
+/// How a read body gets its snapshot cheaply. `BEGIN` is queued, not waited for: postgres-nio sends
+/// the body's first statement from the event loop as soon as `BEGIN`'s answer arrives, so the
+/// transaction costs one server round trip and no extra wake-up of the body's thread. `COMMIT` is
+/// not waited for either (a read-only transaction has nothing to lose): the connection's next
+/// statement queues behind it. A connection whose `COMMIT` fails is closed, never reused inside an
+/// old snapshot. Measured in docs/operations.md (Read snapshots).
+enum PostgresRead {
+    static let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+    static func run<T>(on connection: PostgresConnection, logger: Logger, _ body: (SQLTx) throws -> T) throws -> T {
+        let started = connection.query(PostgresQuery(unsafeSQL: begin), logger: logger)
+        let result = Result { try body(PostgresTx(connection: connection, logger: logger)) }
+        let end = connection.query(PostgresQuery(unsafeSQL: "COMMIT"), logger: logger)
+        end.whenFailure { _ in _ = connection.close() as EventLoopFuture<Void> }
+        do {
+            _ = try started.wait()
+        } catch let error as PSQLError {
+            throw PostgresEngineError.map(error)
+        }
+        return try result.get()
     }
 }

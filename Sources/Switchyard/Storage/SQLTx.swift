@@ -146,6 +146,12 @@ public enum SQLDialect: String, Sendable {
             : "json_insert(\(column), '$.\(key)', json(?))"
     }
 
+    /// Whether a JSON object column has a key, as 1/0. `key` must be a validated identifier: it is
+    /// inlined. PostgreSQL's `?` operator is written `??` (see `PostgresPlaceholders`).
+    public func jsonHasKey(_ column: String, _ key: String) -> String {
+        self == .postgres ? "(\(column)::jsonb ?? '\(key)')" : "(json_type(\(column), '$.\(key)') IS NOT NULL)"
+    }
+
     /// The column without one key, for removing a data field from every record.
     public func jsonRemove(_ column: String, _ key: String) -> String {
         self == .postgres ? "(\(column)::jsonb - '\(key)')::text" : "json_remove(\(column), '$.\(key)')"

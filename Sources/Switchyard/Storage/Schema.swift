@@ -145,5 +145,14 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            8,
+            "object types being deleted",
+            [
+                // 1 while a forced delete removes the type's records in batches: the type is gone
+                // for every other request, and a repeated delete finishes the job after a crash.
+                "ALTER TABLE object_types ADD COLUMN deleting BIGINT NOT NULL DEFAULT 0"
+            ]
+        ),
     ]
 }
