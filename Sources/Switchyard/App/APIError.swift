@@ -5,23 +5,22 @@ import NIOCore
 /// The one error type the API answers with: an RFC 9457 problem document with a stable `type`, a
 /// `detail` that says what to fix, and the offending field where there is one.
 public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConvertible {
-    public let status: HTTPResponse.Status
-    /// A stable slug; the problem `type` is `urn:switchyard:problem:<slug>`, listed in docs/errors.md.
-    public let slug: String
-    public let title: String
+    /// Which problem this is: its slug, title and status (ProblemType.all, docs/errors.md).
+    public let problem: ProblemType
     public let detail: String
     public let field: String?
     public var headers: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, _ slug: String, _ title: String, detail: String, field: String? = nil) {
-        self.status = status
-        self.slug = slug
-        self.title = title
+    public init(_ problem: ProblemType, detail: String, field: String? = nil) {
+        self.problem = problem
         self.detail = detail
         self.field = field
     }
 
-    public var type: String { "urn:switchyard:problem:\(slug)" }
+    public var status: HTTPResponse.Status { problem.status }
+    public var slug: String { problem.slug }
+    public var title: String { problem.title }
+    public var type: String { problem.type }
     public var description: String { "\(status.code) \(slug): \(detail)" }
 
     private struct Document: Encodable {
@@ -41,52 +40,48 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
-    // The problems every feature uses; features add their own with their own slugs.
+    // The problems every feature uses, with their usual details; the rest are made from a ProblemType.
     public static func validation(_ detail: String, field: String? = nil) -> APIError {
-        APIError(.unprocessableContent, "validation-failed", "The request is not valid", detail: detail, field: field)
+        APIError(.validationFailed, detail: detail, field: field)
     }
 
     public static func malformed(_ detail: String) -> APIError {
-        APIError(.badRequest, "malformed-request", "The request could not be read", detail: detail)
+        APIError(.malformedRequest, detail: detail)
     }
 
     /// 404 with a detail of the caller's own, for things found by key rather than id.
     public static func notFound(detail: String) -> APIError {
-        APIError(.notFound, "not-found", "Not found", detail: detail)
+        APIError(.notFound, detail: detail)
     }
 
     public static func notFound(_ what: String, _ id: String) -> APIError {
-        APIError(.notFound, "not-found", "Not found", detail: "No \(what) with id \(id) exists, or you cannot see it.")
+        APIError(.notFound, detail: "No \(what) with id \(id) exists, or you cannot see it.")
     }
 
     public static func unauthenticated(_ detail: String) -> APIError {
-        var error = APIError(.unauthorized, "unauthenticated", "Authentication required", detail: detail)
+        var error = APIError(.unauthenticated, detail: detail)
         error.headers[.wwwAuthenticate] = "Bearer realm=\"switchyard\""
         return error
     }
 
     public static func forbidden(_ detail: String) -> APIError {
-        APIError(.forbidden, "forbidden", "Not allowed", detail: detail)
+        APIError(.forbidden, detail: detail)
     }
 
     public static func conflict(_ detail: String, field: String? = nil) -> APIError {
-        APIError(.conflict, "conflict", "Conflict", detail: detail, field: field)
+        APIError(.conflict, detail: detail, field: field)
     }
 
     public static func tooLarge(_ limit: Int) -> APIError {
         APIError(
-            .contentTooLarge,
-            "body-too-large",
-            "Request body too large",
+            .bodyTooLarge,
             detail: "The request body is larger than the limit of \(limit) bytes."
         )
     }
 
     public static func internalError(_ requestID: String) -> APIError {
         APIError(
-            .internalServerError,
-            "internal-error",
-            "Internal error",
+            .internalError,
             detail: "Something went wrong on our side; nothing was changed. Quote request id \(requestID) when reporting it."
         )
     }

@@ -57,9 +57,7 @@ public enum Idempotency {
         }
         guard stored.fingerprint == fingerprint else {
             throw APIError(
-                .unprocessableContent,
-                "idempotency-key-reused",
-                "Idempotency key reused",
+                .idempotencyKeyReused,
                 detail: "This Idempotency-Key was used for a different request in the last 24 hours; use a new key.",
                 field: "Idempotency-Key"
             )

@@ -41,8 +41,6 @@ struct ProblemMiddleware: RouterMiddleware {
             if problem.status == .notFound, case let allowed = routes.methods(forPath: request.uri.path), !allowed.isEmpty {
                 problem = APIError(
                     .methodNotAllowed,
-                    "method-not-allowed",
-                    "Method not allowed",
                     detail: "\(request.uri.path.prefix(200)) does not accept \(request.method.rawValue); it accepts "
                         + "\(allowed.joined(separator: ", ")). See docs/openapi.yaml."
                 )
@@ -91,27 +89,23 @@ struct ProblemMiddleware: RouterMiddleware {
             switch error.status {
             case .notFound:
                 return APIError(
-                    .notFound,
-                    "route-not-found",
-                    "Not found",
+                    .routeNotFound,
                     detail: "There is no route at \(path.prefix(200)); see docs/openapi.yaml for the API."
                 )
             case .methodNotAllowed:
                 return APIError(
                     .methodNotAllowed,
-                    "method-not-allowed",
-                    "Method not allowed",
                     detail: "\(path.prefix(200)) does not accept this method; see docs/openapi.yaml."
                 )
             case .contentTooLarge:
                 return .tooLarge(maximumBodySize)
+            case .badRequest:
+                return APIError(.httpBadRequest, detail: error.body ?? error.status.reasonPhrase)
             default:
-                return APIError(
-                    error.status,
-                    "http-\(error.status.code)",
-                    error.status.reasonPhrase,
-                    detail: error.body ?? error.status.reasonPhrase
-                )
+                // Nothing we call raises another status: one that appears is a slip to fix (or a
+                // ProblemType to add), not a slug made up on the spot.
+                context.logger.error("unexpected HTTP error", metadata: ["error": "\(String(reflecting: error))"])
+                return .internalError(context.requestID)
             }
         case let error as DecodingError:
             return JSONBody.map(error)
@@ -120,9 +114,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case StorageError.unavailable:
             context.logger.error("database unavailable", metadata: ["error": "\(error)"])
             return APIError(
-                .serviceUnavailable,
-                "database-unavailable",
-                "Database unavailable",
+                .databaseUnavailable,
                 detail: "The database cannot be reached right now; nothing was changed. Retry shortly."
             )
         default:

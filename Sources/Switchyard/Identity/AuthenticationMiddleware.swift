@@ -51,9 +51,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         guard sameSite else {
             throw APIError(
-                .forbidden,
-                "cross-site-request",
-                "Cross-site request refused",
+                .crossSiteRequest,
                 detail: "A request signed in with the session cookie must come from \(publicOrigin) to change anything; "
                     + "another site sent this one. Scripts and tools use an API token instead."
             )

@@ -75,9 +75,7 @@ public struct SessionService: Sendable {
         let seconds = max(1, Int(oldest.addingTimeInterval(Self.signInWindow).timeIntervalSince(now).rounded(.up)))
         try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins", flood: true)
         var error = APIError(
-            .tooManyRequests,
-            "too-many-attempts",
-            "Too many attempts",
+            .tooManyAttempts,
             detail: "Too many failed sign-ins from here; try again in \(seconds) seconds."
         )
         error.headers[.retryAfter] = String(seconds)

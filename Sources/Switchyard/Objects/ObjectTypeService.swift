@@ -127,9 +127,7 @@ public struct ObjectTypeService: Sendable {
             var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
                 throw APIError(
-                    .conflict,
-                    "object-type-locked",
-                    "Object type locked",
+                    .objectTypeLocked,
                     detail: "`\(key)` belongs to an installed package and cannot be changed; change the package instead."
                 )
             }
@@ -175,9 +173,7 @@ public struct ObjectTypeService: Sendable {
             let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update, includeDeleting: true)
             guard !type.locked else {
                 throw APIError(
-                    .conflict,
-                    "object-type-locked",
-                    "Object type locked",
+                    .objectTypeLocked,
                     detail: "`\(key)` belongs to an installed package and cannot be deleted on its own."
                 )
             }

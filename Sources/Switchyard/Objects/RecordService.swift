@@ -55,9 +55,7 @@ public struct RecordService: Sendable {
         }
         if let expectedVersion, expectedVersion != record.version {
             throw APIError(
-                .preconditionFailed,
-                "version-mismatch",
-                "Version mismatch",
+                .versionMismatch,
                 detail: "The record is at version \(record.version), not \(expectedVersion): read it again and retry."
             )
         }
@@ -222,9 +220,7 @@ public struct RecordService: Sendable {
         record.updatedAt = now
         guard try ObjectStore.update(tx, record, expectedVersion: version) else {
             throw APIError(
-                .preconditionFailed,
-                "version-mismatch",
-                "Version mismatch",
+                .versionMismatch,
                 detail: "The record changed while this update ran: read it again and retry."
             )
         }
