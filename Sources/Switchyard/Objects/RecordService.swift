@@ -144,7 +144,6 @@ public struct RecordService: Sendable {
         expectedVersion: Int64?,
         caller: Caller
     ) async throws -> Record {
-        let now = clock.now
         do {
             return try await authenticator.write(caller) { tx, principal in
                 let (type, record) = try recordToChange(
