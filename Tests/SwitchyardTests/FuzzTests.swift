@@ -2,6 +2,8 @@ import Foundation
 import SwitchyardFuzzChecks
 import Testing
 
+@testable import Switchyard
+
 /// The bounded pass of the fuzz targets (`make fuzz` runs them under libFuzzer for as long as it
 /// is told): every seed input, then a fixed number of seeded mutations of them, through the same
 /// properties. Counted, not timed, so a run is the same inputs every time.
@@ -60,6 +62,19 @@ struct FuzzTests {
     @Test("record queries: seeds and 4000 mutations of them")
     func query() throws {
         try Self.expectNoProblems("query", QueryFuzzCheck.problems, mutations: 4000)
+    }
+
+    // Found by the properties: Double(String) took these, so the filter bound NaN or infinity.
+    @Test("regression: number filters refuse nan, inf and numbers past Double's range")
+    func nonFiniteNumberFilters() throws {
+        for text in ["nan", "NaN", "inf", "-infinity", "1e999", "-1e400"] {
+            #expect(throws: APIError.self, "\(text)") {
+                try RecordQueryParser.parse(type: QueryFuzzCheck.type, filters: [("number", text), ("integer", "1")], sort: nil, after: nil)
+            }
+            #expect(QueryFuzzCheck.problems(Array("integer=\(text)".utf8)).isEmpty)
+        }
+        let query = try RecordQueryParser.parse(type: QueryFuzzCheck.type, filters: [("number", "1e308")], sort: nil, after: nil)
+        #expect(query.filters.first?.values == [.double(1e308)])
     }
 }
 

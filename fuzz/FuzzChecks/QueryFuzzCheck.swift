@@ -31,7 +31,7 @@ public enum QueryFuzzCheck {
         return input
     }
 
-    static let type = ObjectType(
+    public static let type = ObjectType(
         id: "ot_fuzzed",
         workspaceId: "ws_fuzzed",
         key: "fuzzed",
