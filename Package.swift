@@ -65,7 +65,8 @@ let package = Package(
         // The fuzz properties, shared by switchyard-fuzz (libFuzzer, `make fuzz`) and the bounded
         // pass in SwitchyardTests; `@testable import Switchyard` reaches the query parser.
         .target(name: "SwitchyardFuzzChecks", dependencies: ["Switchyard"], path: "fuzz/FuzzChecks"),
-        .executableTarget(name: "switchyard-fuzz", dependencies: ["SwitchyardFuzzChecks"], path: "fuzz/SwitchyardFuzz"),
+        .target(name: "CLibFuzzer", path: "fuzz/CLibFuzzer"),
+        .executableTarget(name: "switchyard-fuzz", dependencies: ["SwitchyardFuzzChecks", "CLibFuzzer"], path: "fuzz/SwitchyardFuzz"),
         .testTarget(
             name: "SwitchyardTests",
             dependencies: [

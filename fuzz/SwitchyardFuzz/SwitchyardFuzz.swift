@@ -15,10 +15,20 @@ enum FuzzTarget {
 }
 
 #if SWITCHYARD_LIBFUZZER
-// Built by scripts/fuzz.sh with -sanitize=fuzzer: libFuzzer brings main and calls this for each
-// input. A broken property traps, so libFuzzer keeps the input as a crash artifact.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+import CLibFuzzer
+
+/// Built by scripts/fuzz.sh with -sanitize=fuzzer: libFuzzer takes the command line and calls
+/// `fuzzOne` for each input. A broken property traps, so libFuzzer keeps the input as a crash.
+@main
+struct Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
+    }
+}
+
+func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     if let problem = FuzzTarget.check(bytes).first { fatalError(FuzzTarget.shown(problem)) }
     return 0
