@@ -1,13 +1,15 @@
 # make test            install what is missing, build (debug), run every test
 # make run ARGS="..."  build release and serve, e.g. make run ARGS="--port 9090"
 # make bench ARGS="..." build release and run the benchmarks
+# make fuzz            libFuzzer on the JSON and record-query parsers, FUZZ_SECONDS each (default 60)
 # make lint            check the formatting (.swift-format); builds nothing, needs no deps
 # make format          rewrite the sources as .swift-format says
-.PHONY: deps build test run bench lint format
+.PHONY: deps build test run bench fuzz lint format
 
-SWIFT_SOURCES = Package.swift Plugins Sources Tests bench
+SWIFT_SOURCES = Package.swift Plugins Sources Tests bench fuzz
 
 ARGS ?=
+FUZZ_SECONDS ?= 60
 
 deps:
 	@bash scripts/deps.sh
@@ -26,6 +28,9 @@ run: deps
 
 bench: deps
 	bash scripts/bench.sh $(ARGS)
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 lint:
 	swift format lint --strict --parallel --recursive $(SWIFT_SOURCES)

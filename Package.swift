@@ -66,10 +66,16 @@ let package = Package(
             ],
             path: "bench/SwitchyardBench"
         ),
+        // The fuzz properties, shared by switchyard-fuzz (libFuzzer, `make fuzz`) and the bounded
+        // pass in SwitchyardTests; `@testable import Switchyard` reaches the query parser.
+        .target(name: "SwitchyardFuzzChecks", dependencies: ["Switchyard"], path: "fuzz/FuzzChecks"),
+        .target(name: "CLibFuzzer", path: "fuzz/CLibFuzzer"),
+        .executableTarget(name: "switchyard-fuzz", dependencies: ["SwitchyardFuzzChecks", "CLibFuzzer"], path: "fuzz/SwitchyardFuzz"),
         .testTarget(
             name: "SwitchyardTests",
             dependencies: [
                 "Switchyard",
+                "SwitchyardFuzzChecks",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOPosix", package: "swift-nio"),

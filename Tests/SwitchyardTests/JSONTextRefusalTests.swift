@@ -132,6 +132,21 @@ struct JSONTextRefusalTests {
         #expect(try JSONValue.parse(text: #"[{"a":1},{"a":2}]"#) == .array([.object(["a": .int(1)]), .object(["a": .int(2)])]))
     }
 
+    // Found by fuzzing: both are Foundation's leniency, not ours, and stay refused.
+    @Test("UTF-16 and UTF-32 text, which JSONDecoder detects and reads, is refused: JSON is UTF-8")
+    func otherEncodings() {
+        Self.expectRefusal([0x00, 0x32], at: 0, "expected a value")  // "2" in UTF-16BE
+        Self.expectRefusal([0x32, 0x00], at: 1, "unexpected text after the value")  // "2" in UTF-16LE
+        Self.expectRefusal([0xFF, 0xFE, 0x32, 0x00], at: 0)
+        #expect((try? JSONDecoder().decode(JSONValue.self, from: Data([0x00, 0x32]))) == .int(2))
+    }
+
+    @Test("a bad number is refused even where a duplicate key hides it from JSONDecoder")
+    func numberBehindDuplicateKey() {
+        Self.expectRefusal(#"{"a":1,"a":06}"#, at: 11, "leading zeros are not allowed")
+        #expect((try? JSONDecoder().decode(JSONValue.self, from: Data(#"{"a":1,"a":06}"#.utf8))) != nil)
+    }
+
     @Test("nesting: 512 levels accepted, 513 refused, 100 000 refused without crashing")
     func nesting() throws {
         func arrays(_ depth: Int) -> String { String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }

@@ -117,7 +117,8 @@ enum RecordQueryParser {
         let path = "filter[\(field.key)]"
         switch field.type {
         case .number, .integer:
-            guard let number = Double(text) else { throw APIError.validation("`\(path)` must be a number.", field: path) }
+            // Finite only: Double reads "nan", "inf" and "1e999" too, which no stored JSON number equals.
+            guard let number = Double(text), number.isFinite else { throw APIError.validation("`\(path)` must be a number.", field: path) }
             return .double(number)
         case .boolean:
             guard text == "true" || text == "false" else { throw APIError.validation("`\(path)` must be true or false.", field: path) }
