@@ -90,6 +90,20 @@ public struct StoredRecord: Sendable {
     }
 }
 
+extension StoredRecord {
+    /// `record` with its fields already serialized as `fieldsJSON`.
+    public init(_ record: Record, fieldsJSON: String) {
+        id = record.id
+        workspaceId = record.workspaceId
+        type = record.type
+        self.fieldsJSON = fieldsJSON
+        version = record.version
+        createdAt = record.createdAt
+        updatedAt = record.updatedAt
+        createdBy = record.createdBy
+    }
+}
+
 /// A page of records and the cursor of the next (`k.…` for keyset sorts), nil on the last.
 public struct RecordPage: Sendable {
     public var records: [StoredRecord]

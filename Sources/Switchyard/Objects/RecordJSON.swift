@@ -36,17 +36,7 @@ enum RecordJSON {
     }
 
     static func render(_ record: Record, fieldsJSON: String? = nil) -> String {
-        render(
-            id: record.id,
-            workspaceID: record.workspaceId,
-            type: record.type,
-            fieldsJSON: fieldsJSON ?? JSONValue.object(record.fields).jsonText,
-            version: record.version,
-            createdAt: record.createdAt,
-            updatedAt: record.updatedAt,
-            createdByType: record.createdBy.type,
-            createdByID: record.createdBy.id
-        )
+        render(StoredRecord(record, fieldsJSON: fieldsJSON ?? JSONValue.object(record.fields).jsonText))
     }
 
     /// A page of records as `Page` writes one.

@@ -69,8 +69,15 @@ public struct RecordService: Sendable {
     }
 
     /// Creates a record of `type` in the caller's transaction (`authorizeCreate` first), with its
-    /// event and activity entry.
-    public func create(_ tx: SQLTx, _ input: RecordInput, type: ObjectType, by principal: Principal, audit: AuditContext) throws -> Record {
+    /// event and activity entry. Answers it as stored: its fields are serialized once, for the
+    /// row, the event and the answer alike (`StoredRecord.record()` parses them again).
+    public func create(
+        _ tx: SQLTx,
+        _ input: RecordInput,
+        type: ObjectType,
+        by principal: Principal,
+        audit: AuditContext
+    ) throws -> StoredRecord {
         let now = clock.now
         let fields = try RecordValidator(type: type).validateCreate(input.fields)
         try checkReferences(tx, type: type, fields: fields, changed: nil)
@@ -88,17 +95,17 @@ public struct RecordService: Sendable {
         try ObjectStore.insert(tx, record, fieldsJSON: fieldsJSON, objectTypeID: type.id)
         try claimUniqueValues(tx, type: type, recordID: record.id, fields: fields)
         let actor = principal.audit(from: audit)
-        let eventData = RecordJSON.render(record, fieldsJSON: fieldsJSON)
+        let stored = StoredRecord(record, fieldsJSON: fieldsJSON)
         try events.appendRecordEvent(
             tx,
             workspaceID: type.workspaceId,
             type: "\(type.key).created",
             record: record,
-            recordJSON: eventData,
+            recordJSON: RecordJSON.render(stored),
             actor: actor
         )
         try activity.record(tx, actor, action: "record.created", targetType: type.key, targetID: record.id, workspaceID: type.workspaceId)
-        return record
+        return stored
     }
 
     /// A record as stored, from one read (authentication included): the hot path.
