@@ -109,8 +109,8 @@ extension Authenticator {
         create: @escaping @Sendable (SQLTx, Principal, Prepared) throws -> String
     ) async throws -> Idempotency.Stored {
         let now = clock.now
-        let attempt = { @Sendable in
-            try await write(caller) { tx, principal in
+        let attempt = { @Sendable [self] in
+            try await self.write(caller) { [self] tx, principal in
                 let prepared = try authorize(tx, principal)
                 let answer = try Idempotency.once(
                     tx,

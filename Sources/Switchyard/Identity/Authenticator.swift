@@ -46,7 +46,7 @@ public protocol CredentialResolver: Sendable {
 /// Resolves a caller's credentials into a `Principal` with the first resolver that accepts them,
 /// inside the transaction the request makes anyway, and records what authentication implies:
 /// refusals in the activity log, a token's last use.
-public struct Authenticator: Sendable {
+public final class Authenticator: Sendable {
     let database: Database
     let clock: any WallClock
     let activity: ActivityService
@@ -79,7 +79,7 @@ public struct Authenticator: Sendable {
             try await activity.recordFailure(audit, action: "api_token.rejected", detail: reason, flood: true)
         case .principal(_, let noteUse?):
             let now = clock.now
-            try await database.write { tx in try noteUse(tx, now) }
+            try await database.write { [self] tx in try noteUse(tx, now) }
         default:
             break
         }
@@ -89,7 +89,7 @@ public struct Authenticator: Sendable {
     /// without valid credentials.
     public func principal(_ caller: Caller) async throws -> Principal {
         let now = clock.now
-        let authentication = try await database.read { tx in try authenticate(tx, caller.credentials, now: now) }
+        let authentication = try await database.read { [self] tx in try authenticate(tx, caller.credentials, now: now) }
         try await settle(authentication, audit: caller.audit)
         return try authentication.require()
     }
@@ -97,7 +97,7 @@ public struct Authenticator: Sendable {
     /// Authenticates and runs `body` in one read transaction: a hot read costs one hop.
     public func read<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
         let now = clock.now
-        let (authentication, result) = try await database.read { tx -> (Authentication, Result<T, Error>?) in
+        let (authentication, result) = try await database.read { [self] tx -> (Authentication, Result<T, Error>?) in
             let authentication = try authenticate(tx, caller.credentials, now: now)
             guard case .principal(let principal, _) = authentication else { return (authentication, nil) }
             do { return (authentication, .success(try body(tx, principal))) } catch { return (authentication, .failure(error)) }
@@ -112,7 +112,7 @@ public struct Authenticator: Sendable {
     /// refusal is recorded after it.
     public func write<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
         let now = clock.now
-        let (authentication, result) = try await database.write { tx -> (Authentication, T?) in
+        let (authentication, result) = try await database.write { [self] tx -> (Authentication, T?) in
             let authentication = try authenticate(tx, caller.credentials, now: now)
             guard case .principal(let principal, let noteUse) = authentication else { return (authentication, nil) }
             try noteUse?(tx, now)

@@ -18,7 +18,7 @@ extension ObjectTypeService {
     /// One batch; true once the type is gone (deleted by this batch, or by a concurrent repeat).
     func deleteBatch(_ type: ObjectType, recordCount: Int64, actor: AuditContext) async throws -> Bool {
         let batchSize = Self.deleteBatchSize
-        return try await database.write { tx in
+        return try await database.write { [self] tx in
             // Locked: two deletes of one type run their batches one after the other.
             guard
                 let current = try ObjectStore.objectType(

@@ -78,7 +78,7 @@ extension ObjectTypeService {
             caller: caller,
             action: "object_type.field_added",
             detail: "\(key).\(input.key)"
-        ) { tx, type in
+        ) { [self] tx, type in
             guard type.fields.count < maximum else {
                 throw APIError.validation(
                     "`\(type.key)` has \(type.fields.count) data fields, the most an object type may have (\(maximum)).",
@@ -120,7 +120,7 @@ extension ObjectTypeService {
             caller: caller,
             action: "object_type.field_updated",
             detail: "\(key).\(fieldKey)"
-        ) { tx, type in
+        ) { [self] tx, type in
             let index = try Self.fieldIndex(type, fieldKey)
             var field = type.fields[index]
             if let label { field.label = label }
@@ -159,7 +159,7 @@ extension ObjectTypeService {
             caller: caller,
             action: "object_type.field_removed",
             detail: "\(key).\(fieldKey)"
-        ) { tx, type in
+        ) { [self] tx, type in
             let index = try Self.fieldIndex(type, fieldKey)
             type.fields.remove(at: index)
             try ObjectStore.removeField(tx, type: type, key: fieldKey)

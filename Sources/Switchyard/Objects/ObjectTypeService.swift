@@ -2,7 +2,7 @@ import Foundation
 
 /// Object types and their data fields: keys, limits, locking, and what changing them does to
 /// existing records.
-public struct ObjectTypeService: Sendable {
+public final class ObjectTypeService: Sendable {
     let database: Database
     let clock: any WallClock
     let authenticator: Authenticator
@@ -10,6 +10,24 @@ public struct ObjectTypeService: Sendable {
     let activity: ActivityService
     let events: EventService
     let maximumFields: Int
+
+    init(
+        database: Database,
+        clock: any WallClock,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
+        activity: ActivityService,
+        events: EventService,
+        maximumFields: Int
+    ) {
+        self.database = database
+        self.clock = clock
+        self.authenticator = authenticator
+        self.workspaces = workspaces
+        self.activity = activity
+        self.events = events
+        self.maximumFields = maximumFields
+    }
 
     /// `work_order`, `due_on`: a lower-case letter, then letters, digits or `_`, at most 63.
     static func validateKey(_ key: String, field: String) throws -> String {
@@ -60,7 +78,7 @@ public struct ObjectTypeService: Sendable {
         }
         let now = clock.now
         do {
-            return try await authenticator.write(caller) { tx, principal in
+            return try await authenticator.write(caller) { [self] tx, principal in
                 try principal.require(Role.integrationManagers, to: "manage object types")
                 _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
                 var fields: [DataField] = []
@@ -100,14 +118,14 @@ public struct ObjectTypeService: Sendable {
     }
 
     public func list(workspaceID: String, caller: Caller, after: String?, limit: Int) async throws -> [ObjectType] {
-        try await authenticator.read(caller) { tx, principal in
+        try await authenticator.read(caller) { [self] tx, principal in
             _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
             return try ObjectStore.objectTypes(tx, workspaceID: workspaceID, after: after, limit: limit)
         }
     }
 
     public func get(workspaceID: String, key: String, caller: Caller) async throws -> ObjectType {
-        try await authenticator.read(caller) { tx, principal in
+        try await authenticator.read(caller) { [self] tx, principal in
             try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
         }
     }
@@ -122,7 +140,7 @@ public struct ObjectTypeService: Sendable {
         _ body: @escaping @Sendable (SQLTx, inout ObjectType) throws -> Void
     ) async throws -> ObjectType {
         let now = clock.now
-        return try await authenticator.write(caller) { tx, principal in
+        return try await authenticator.write(caller) { [self] tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
             var type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update)
             guard !type.locked else {
@@ -168,7 +186,7 @@ public struct ObjectTypeService: Sendable {
     /// record can be added to it; the records then go in batches (`deleteMarked`), so other writers
     /// run in between. A type left marked by a crash is found again here, and a repeat finishes.
     public func delete(workspaceID: String, key: String, force: Bool, caller: Caller) async throws {
-        let (type, count, actor) = try await authenticator.write(caller) { tx, principal in
+        let (type, count, actor) = try await authenticator.write(caller) { [self] tx, principal in
             try principal.require(Role.integrationManagers, to: "manage object types")
             let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal, lock: .update, includeDeleting: true)
             guard !type.locked else {
@@ -192,7 +210,7 @@ public struct ObjectTypeService: Sendable {
 
     /// Locks or unlocks a type; packages (to come) own locked types, so there is no route for it.
     func setLocked(_ locked: Bool, workspaceID: String, key: String) async throws {
-        try await database.write { tx in
+        try await database.write { [self] tx in
             guard var type = try ObjectStore.objectType(tx, workspaceID: workspaceID, key: key) else {
                 throw APIError.notFound(detail: "No object type `\(key.prefix(63))`.")
             }

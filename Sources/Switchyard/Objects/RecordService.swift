@@ -2,13 +2,29 @@ import Foundation
 
 /// Records: validated against their type, versioned, and each change written with its event (and
 /// activity entry) in one transaction.
-public struct RecordService: Sendable {
+public final class RecordService: Sendable {
     let clock: any WallClock
     let authenticator: Authenticator
     let workspaces: WorkspaceService
     let types: ObjectTypeService
     let activity: ActivityService
     let events: EventService
+
+    init(
+        clock: any WallClock,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
+        types: ObjectTypeService,
+        activity: ActivityService,
+        events: EventService
+    ) {
+        self.clock = clock
+        self.authenticator = authenticator
+        self.workspaces = workspaces
+        self.types = types
+        self.activity = activity
+        self.events = events
+    }
 
     /// Reference fields must point at records of their type in the same workspace.
     private func checkReferences(_ tx: SQLTx, type: ObjectType, fields: [String: JSONValue], changed: Set<String>?) throws {
@@ -110,7 +126,7 @@ public struct RecordService: Sendable {
 
     /// A record as stored, from one read (authentication included): the hot path.
     public func get(workspaceID: String, typeKey: String, id: String, caller: Caller) async throws -> StoredRecord {
-        try await authenticator.read(caller) { tx, principal in
+        try await authenticator.read(caller) { [self] tx, principal in
             if ID.isValid(id, prefix: "rec"),
                 let (record, mode) = try ObjectStore.storedRecord(tx, workspaceID: workspaceID, typeKey: typeKey, id: id)
             {
@@ -134,7 +150,7 @@ public struct RecordService: Sendable {
         after: String?,
         caller: Caller
     ) async throws -> RecordPage {
-        try await authenticator.read(caller) { tx, principal in
+        try await authenticator.read(caller) { [self] tx, principal in
             let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
             var query = try RecordQueryParser.parse(type: type, filters: filters, sort: sort, after: after)
             query.limit = limit
@@ -152,7 +168,7 @@ public struct RecordService: Sendable {
         caller: Caller
     ) async throws -> Record {
         do {
-            return try await authenticator.write(caller) { tx, principal in
+            return try await authenticator.write(caller) { [self] tx, principal in
                 let (type, record) = try recordToChange(
                     tx,
                     principal,
@@ -175,7 +191,7 @@ public struct RecordService: Sendable {
         expectedVersion: Int64?,
         caller: Caller
     ) async throws {
-        try await authenticator.write(caller) { tx, principal in
+        try await authenticator.write(caller) { [self] tx, principal in
             let (type, record) = try recordToChange(
                 tx,
                 principal,
