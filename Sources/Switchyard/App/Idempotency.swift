@@ -37,15 +37,15 @@ public enum Idempotency {
         fingerprint: String,
         now: Date,
         _ create: () throws -> String
-    ) throws -> (status: Int, body: String) {
+    ) throws -> Stored {
         if let key, let stored = try lookup(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, now: now) {
-            return (stored.status, stored.body)
+            return stored
         }
-        let body = try create()
+        let answer = Stored(status: 201, body: try create())
         if let key {
-            try store(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, status: 201, body: body, now: now)
+            try IdempotencyStore.insert(tx, workspaceID: workspaceID, scope: scope, key: key, fingerprint: fingerprint, answer: answer, now: now)
         }
-        return (201, body)
+        return answer
     }
 
     /// The answer stored for this key, if one was given in the last 24 hours.
@@ -71,26 +71,6 @@ public enum Idempotency {
         try IdempotencyStore.deleteCreated(tx, before: now.addingTimeInterval(-window))
     }
 
-    static func store(
-        _ tx: SQLTx,
-        workspaceID: String,
-        scope: String,
-        key: String,
-        fingerprint: String,
-        status: Int,
-        body: String,
-        now: Date
-    ) throws {
-        try IdempotencyStore.insert(
-            tx,
-            workspaceID: workspaceID,
-            scope: scope,
-            key: key,
-            fingerprint: fingerprint,
-            answer: Stored(status: status, body: body),
-            now: now
-        )
-    }
 }
 
 extension Authenticator {
@@ -110,9 +90,9 @@ extension Authenticator {
     ) async throws -> Idempotency.Stored {
         let now = clock.now
         let attempt = { @Sendable [self] in
-            try await self.write(caller) { [self] tx, principal in
+            try await self.write(caller) { tx, principal in
                 let prepared = try authorize(tx, principal)
-                let answer = try Idempotency.once(
+                return try Idempotency.once(
                     tx,
                     workspaceID: workspaceID,
                     scope: scope(principal),
@@ -120,7 +100,6 @@ extension Authenticator {
                     fingerprint: fingerprint,
                     now: now
                 ) { try create(tx, principal, prepared) }
-                return Idempotency.Stored(status: answer.status, body: answer.body)
             }
         }
         do {
