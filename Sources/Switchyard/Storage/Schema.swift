@@ -154,5 +154,52 @@ public enum Schema {
                 "ALTER TABLE object_types ADD COLUMN deleting BIGINT NOT NULL DEFAULT 0"
             ]
         ),
+        Migration(
+            9,
+            "webhooks",
+            [
+                // Secrets (the signing secret, the previous one during a rotation, secret headers)
+                // are sealed with the installation's key (App/Sealer.swift); subscriptions, alert
+                // emails and headers are JSON text.
+                """
+                CREATE TABLE webhook_endpoints (
+                    id TEXT PRIMARY KEY, workspace_id TEXT NOT NULL, name TEXT, description TEXT, url TEXT NOT NULL,
+                    status TEXT NOT NULL, subscriptions TEXT NOT NULL, alert_emails TEXT NOT NULL, headers TEXT NOT NULL,
+                    secret_headers {blob}, secret_header_names TEXT NOT NULL, rate_limit BIGINT, ordering TEXT,
+                    secret {blob} NOT NULL, previous_secret {blob}, previous_secret_until BIGINT,
+                    disabled_at BIGINT, disabled_reason TEXT, failing_since BIGINT,
+                    exhausted_in_a_row BIGINT NOT NULL DEFAULT 0, last_error TEXT,
+                    created_by_type TEXT, created_by_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX webhook_endpoints_workspace ON webhook_endpoints (workspace_id, id)",
+                // One row per event and endpoint (the unique index makes fan-out idempotent). A
+                // pending delivery is due at next_attempt_at; NULL while a FIFO endpoint's earlier
+                // delivery is still under way.
+                """
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, workspace_id TEXT NOT NULL, event_id TEXT NOT NULL,
+                    event_type TEXT NOT NULL, event_position BIGINT NOT NULL, status TEXT NOT NULL,
+                    attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT, leased_until BIGINT,
+                    last_status BIGINT, last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                    finished_at BIGINT)
+                """,
+                "CREATE UNIQUE INDEX webhook_deliveries_endpoint_event ON webhook_deliveries (endpoint_id, event_id)",
+                "CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id)",
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE status = 'pending'",
+                "CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id)",
+                """
+                CREATE TABLE webhook_attempts (
+                    id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, number BIGINT NOT NULL,
+                    request_headers TEXT NOT NULL, request_body TEXT NOT NULL, response_status BIGINT,
+                    response_headers TEXT, response_body TEXT, duration_ms DOUBLE PRECISION NOT NULL, error TEXT,
+                    attempted_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, number)",
+                // Where fan-out stands in the event log (one row, id 'events'): the position and id of
+                // the last event it turned into deliveries.
+                "CREATE TABLE webhook_fanout (id TEXT PRIMARY KEY, after_position BIGINT NOT NULL, after_id TEXT NOT NULL)",
+                "CREATE INDEX events_position ON events (position, id)",
+            ]
+        ),
     ]
 }
