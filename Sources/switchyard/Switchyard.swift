@@ -95,6 +95,22 @@ struct Serve: AsyncParsableCommand {
     var outboxRetentionDays: Int?
     @Option(help: "Days activity entries are kept; 0 keeps them forever (env SWITCHYARD_ACTIVITY_RETENTION_DAYS; default 0)")
     var activityRetentionDays: Int?
+    @Option(
+        help:
+            "Networks webhook URLs may reach although private or loopback, e.g. 127.0.0.0/8,::1/128 (env SWITCHYARD_ALLOWED_TARGET_NETWORKS; default none)"
+    )
+    var allowedTargetNetworks: String?
+    @Option(
+        help:
+            "Wait before each delivery attempt, the first being the first attempt (env SWITCHYARD_RETRY_SCHEDULE; default 0,5s,5m,30m,2h,5h,10h,10h)"
+    )
+    var retrySchedule: String?
+    @Option(help: "Seconds a webhook receiver has to answer (env SWITCHYARD_WEBHOOK_TIMEOUT; default 15)")
+    var webhookTimeout: String?
+    @Option(help: "Disable an endpoint whose attempts have all failed this long, e.g. 5d or 12h (env SWITCHYARD_WEBHOOK_DISABLE_AFTER; default 5d)")
+    var webhookDisableAfter: String?
+    @Option(help: "Disable an endpoint whose last N deliveries all failed (env SWITCHYARD_WEBHOOK_DISABLE_AFTER_FAILURES; default 20)")
+    var webhookDisableAfterFailures: Int?
 
     /// A retention setting: 0 (keep forever) to 100 years.
     private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
@@ -135,8 +151,10 @@ struct Serve: AsyncParsableCommand {
             configuration.activityRetentionDays = days == 0 ? nil : days
         }
 
+        try configureWebhooks(&configuration.webhooks)
+
         let logger = common.bootstrapLogging(configuration.logLevel)
-        _ = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)
+        configuration.secretKeyBytes = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)
         let started = ContinuousClock.now
         let services = try await AppServices.open(configuration, logger: logger)
         if let first = try await services.users.bootstrapIfEmpty(ownerEmail: configuration.ownerEmail) {
@@ -167,6 +185,27 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    func configureWebhooks(_ webhooks: inout WebhookSettings) throws {
+        if let networks = common.value(allowedTargetNetworks, "ALLOWED_TARGET_NETWORKS") {
+            webhooks.allowedTargetNetworks = try networks.split(separator: ",").map { part in
+                try IPNetwork(parsing: part.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        if let schedule = common.value(retrySchedule, "RETRY_SCHEDULE") { webhooks.schedule = try WebhookSettings.parseSchedule(schedule) }
+        if let timeout = common.value(webhookTimeout, "WEBHOOK_TIMEOUT") {
+            let seconds = try WebhookSettings.parseDuration(timeout, flag: "--webhook-timeout")
+            guard seconds >= 0.01, seconds <= 300 else { throw ValidationError("--webhook-timeout must be from 10ms to 300s") }
+            webhooks.timeout = seconds
+        }
+        if let period = common.value(webhookDisableAfter, "WEBHOOK_DISABLE_AFTER") {
+            webhooks.disableAfter = try WebhookSettings.parseDuration(period, flag: "--webhook-disable-after")
+        }
+        if let failures = try common.number(webhookDisableAfterFailures, "WEBHOOK_DISABLE_AFTER_FAILURES") {
+            guard (1...100_000).contains(failures) else { throw ValidationError("--webhook-disable-after-failures must be from 1 to 100000") }
+            webhooks.disableAfterFailures = failures
+        }
+    }
+
     /// Printed once, on an empty database. Until the console lands the credentials reach the API
     /// only, so it says so and gives a call to try, rather than promising a sign-in page.
     static func firstStartMessage(workspace: String, email: String, password: String, token: String, publicURL: String) -> String {

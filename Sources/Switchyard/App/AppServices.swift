@@ -18,6 +18,9 @@ public struct AppServices: Sendable {
     public let events: EventService
     public let objectTypes: ObjectTypeService
     public let records: RecordService
+    public let outbound: OutboundHTTP
+    public let webhooks: WebhookService
+    public let deliveryWorker: DeliveryWorker
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -45,11 +48,13 @@ public struct AppServices: Sendable {
         workspaces = WorkspaceService(database: database, clock: clock, activity: activity)
         tokens = TokenService(database: database, clock: clock, activity: activity)
         sessions = SessionService(database: database, clock: clock, passwords: passwords, activity: activity)
+        let appended = EventSignal()
         events = EventService(
             clock: clock,
             authenticator: authenticator,
             workspaces: workspaces,
-            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) }
+            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) },
+            appended: appended
         )
         objectTypes = ObjectTypeService(
             database: database,
@@ -67,6 +72,43 @@ public struct AppServices: Sendable {
             types: objectTypes,
             activity: activity,
             events: events
+        )
+        var rng = SystemRandomNumberGenerator()
+        let sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        outbound = OutboundHTTP(guard: TargetGuard(allowed: configuration.webhooks.allowedTargetNetworks))
+        let sender = DeliverySender(
+            database: database,
+            clock: clock,
+            outbound: outbound,
+            settings: configuration.webhooks,
+            activity: activity,
+            mail: mail,
+            users: users,
+            publicURL: configuration.publicURL,
+            logger: logger
+        )
+        let targets = DeliveryTargets(sealer: sealer)
+        webhooks = WebhookService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            sealer: sealer,
+            outbound: outbound,
+            sender: sender,
+            targets: targets,
+            wake: appended,
+            events: events
+        )
+        deliveryWorker = DeliveryWorker(
+            database: database,
+            clock: clock,
+            events: events,
+            sender: sender,
+            targets: targets,
+            signal: appended,
+            logger: logger
         )
     }
 

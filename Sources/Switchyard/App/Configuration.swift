@@ -31,6 +31,11 @@ public struct AppConfiguration: Sendable {
     public var outboxRetentionDays: Int?
     /// Days an activity entry is kept; nil (the default) keeps the log forever.
     public var activityRetentionDays: Int?
+    /// The loaded secret key (`SecretKey.load`) that seals secrets at rest; nil makes a random one
+    /// for this process only (tests), so nothing sealed survives a restart.
+    public var secretKeyBytes: [UInt8]?
+    /// Webhook delivery: schedule, timeout, auto-disable, allowed target networks.
+    public var webhooks = WebhookSettings()
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),

@@ -87,6 +87,7 @@ extension AppServices {
         [
             WorkerService(mailSender, database: database, clock: clock, pollInterval: configuration.mailPollInterval, logger: logger),
             WorkerService(housekeeping(logger: logger), database: database, clock: clock, pollInterval: Self.periodicPollInterval, logger: logger),
+            deliveryWorker,
         ]
     }
 }

@@ -20,6 +20,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
 
     public static let malformedRequest = ProblemType("malformed-request", "The request could not be read", .badRequest)
     public static let validationFailed = ProblemType("validation-failed", "The request is not valid", .unprocessableContent)
+    /// A webhook (or other outbound) URL whose address the operator has not allowed.
+    public static let blockedTarget = ProblemType("blocked-target", "Target address not allowed", .unprocessableContent)
     public static let unauthenticated = ProblemType("unauthenticated", "Authentication required", .unauthorized)
     public static let forbidden = ProblemType("forbidden", "Not allowed", .forbidden)
     public static let crossSiteRequest = ProblemType("cross-site-request", "Cross-site request refused", .forbidden)
@@ -41,7 +43,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
 
     /// Every constant above, in the order of docs/errors.md.
     public static let all: [ProblemType] = [
-        .malformedRequest, .validationFailed, .unauthenticated, .forbidden, .crossSiteRequest, .notFound, .conflict,
+        .malformedRequest, .validationFailed, .blockedTarget, .unauthenticated, .forbidden, .crossSiteRequest, .notFound, .conflict,
         .objectTypeLocked, .versionMismatch, .idempotencyKeyReused, .bodyTooLarge, .routeNotFound, .methodNotAllowed,
         .tooManyAttempts, .httpBadRequest, .databaseUnavailable, .internalError,
     ]

@@ -38,6 +38,8 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(records.routes, atPath: "workspaces/:workspace_id/records/:type_key")
     let events = EventRoutes(authenticator: authenticator, events: services.events, maximumBodySize: bodyLimit)
     api.addRoutes(events.routes, atPath: "workspaces/:workspace_id/events")
+    let webhooks = WebhookRoutes(authenticator: authenticator, webhooks: services.webhooks, maximumBodySize: bodyLimit)
+    api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     knownRoutes.register(router.routes)
     return router
 }

@@ -10,6 +10,8 @@ public struct EventService: Sendable {
     /// write. Objects decides (`ObjectTypeService.ownsEventType`); passed in because Objects
     /// depends on Events, not the other way round.
     let isRecordEventType: @Sendable (SQLTx, _ workspaceID: String, _ type: String) throws -> Bool
+    /// Told of every append (before its commit), so the delivery worker wakes.
+    let appended: EventSignal
 
     /// Appends an event in the caller's transaction.
     @discardableResult
@@ -38,6 +40,7 @@ public struct EventService: Sendable {
             occurredAt: now
         )
         try EventStore.insert(tx, event, dataJSON: data.jsonText)
+        appended.signal()
         return event
     }
 
@@ -66,6 +69,7 @@ public struct EventService: Sendable {
             occurredAt: now
         )
         try EventStore.insert(tx, event, dataJSON: recordJSON)
+        appended.signal()
     }
 
     /// `invoice.paid`, `work_order.note_added`: lower-case words joined by dots, at least two.
@@ -120,5 +124,16 @@ public struct EventService: Sendable {
             }
             return try EventStore.list(tx, workspaceID: workspaceID, after: start, types: types, limit: limit)
         }
+    }
+
+    /// The log of every workspace in commit order after `after`, for the delivery worker.
+    public func log(_ tx: SQLTx, after: (position: Int64, id: String), limit: Int) throws -> [(event: Event, position: Int64)] {
+        try EventStore.log(tx, after: after, limit: limit)
+    }
+
+    public func head(_ tx: SQLTx) throws -> (position: Int64, id: String) { try EventStore.head(tx) }
+
+    public func events(_ tx: SQLTx, ids: [String]) throws -> [String: Event] {
+        Dictionary(try EventStore.events(tx, ids: ids).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 }

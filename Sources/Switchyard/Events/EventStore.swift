@@ -52,6 +52,33 @@ enum EventStore {
         return try tx.query(sql, arguments).map(event(from:))
     }
 
+    /// The whole log in commit order (every workspace) after a position, with each event's
+    /// position: what the delivery worker reads.
+    static func log(_ tx: SQLTx, after: (position: Int64, id: String), limit: Int) throws -> [(event: Event, position: Int64)] {
+        try tx.query(
+            """
+            SELECT * FROM events WHERE (position > ? OR (position = ? AND id > ?))\(tx.dialect.visibleEvents)
+            ORDER BY position, id LIMIT ?
+            """,
+            [.int(after.position), .int(after.position), .text(after.id), .int(Int64(limit))]
+        ).map { (try event(from: $0), $0.optionalInt("position") ?? 0) }
+    }
+
+    /// The last event every reader can see, where a reader that starts now begins.
+    static func head(_ tx: SQLTx) throws -> (position: Int64, id: String) {
+        guard
+            let row = try tx.queryOne(
+                "SELECT position, id FROM events WHERE 1 = 1\(tx.dialect.visibleEvents) ORDER BY position DESC, id DESC LIMIT 1"
+            )
+        else { return (0, "") }
+        return (row.optionalInt("position") ?? 0, try row.string("id"))
+    }
+
+    static func events(_ tx: SQLTx, ids: [String]) throws -> [Event] {
+        guard !ids.isEmpty else { return [] }
+        return try tx.query("SELECT * FROM events WHERE id IN (\(tx.placeholders(ids.count)))", ids.map(SQLValue.text)).map(event(from:))
+    }
+
     static func event(from row: SQLRow) throws -> Event {
         let changed = try row.optionalString("changed_fields").map { try JSONValue.parse(text: $0).objectValue ?? [:] }
         let createdBy = row.optionalString("created_by_type").map { Record.CreatedBy(type: $0, id: row.optionalString("created_by_id")) }

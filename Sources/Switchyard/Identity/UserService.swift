@@ -128,4 +128,10 @@ public struct UserService: Sendable {
         let email = email.lowercased()
         return try await database.read { tx in try UserStore.userWithPassword(tx, email: email)?.0 }
     }
+
+    /// The addresses of the installation's owners and admins, in the caller's transaction: who is
+    /// told when something breaks (a webhook endpoint disabled).
+    public func managerEmails(_ tx: SQLTx) throws -> [String] {
+        try UserStore.emails(tx, roles: Role.userManagers)
+    }
 }

@@ -29,6 +29,12 @@ enum UserStore {
         try tx.query("SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit).map(user(from:))
     }
 
+    static func emails(_ tx: SQLTx, roles: Set<Role>) throws -> [String] {
+        let names = roles.map(\.rawValue).sorted()
+        return try tx.query("SELECT email FROM users WHERE role IN (\(tx.placeholders(names.count))) ORDER BY id", names.map(SQLValue.text))
+            .map { try $0.string("email") }
+    }
+
     static func userCount(_ tx: SQLTx) throws -> Int64 {
         try tx.queryOne("SELECT COUNT(*) AS n FROM users")?.int("n") ?? 0
     }

@@ -91,6 +91,25 @@ public struct SQLRow: Sendable {
     public func date(_ column: String) throws -> Date { Date(millisecondsSince1970: try int(column)) }
 
     public func optionalDate(_ column: String) -> Date? { optionalInt(column).map(Date.init(millisecondsSince1970:)) }
+
+    public func blob(_ column: String) throws -> [UInt8] {
+        guard let value = optionalBlob(column) else { throw StorageError.missingColumn(column) }
+        return value
+    }
+
+    public func optionalBlob(_ column: String) -> [UInt8]? {
+        if case .blob(let bytes) = self[column] { return bytes }
+        return nil
+    }
+
+    public func optionalDouble(_ column: String) -> Double? {
+        switch self[column] {
+        case .double(let d): return d
+        case .int(let i): return Double(i)
+        case .text(let s): return Double(s)
+        default: return nil
+        }
+    }
 }
 
 /// The engine a transaction runs on, for the few statements that differ between them.

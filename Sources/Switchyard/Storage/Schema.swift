@@ -174,12 +174,14 @@ public enum Schema {
                 "CREATE INDEX webhook_endpoints_workspace ON webhook_endpoints (workspace_id, id)",
                 // One row per event and endpoint (the unique index makes fan-out idempotent). A
                 // pending delivery is due at next_attempt_at; NULL while a FIFO endpoint's earlier
-                // delivery is still under way.
+                // delivery is still under way. `round_attempts` counts the attempts since the schedule
+                // last started (a manual retry or `recover` starts it again); `attempts` all of them.
                 """
                 CREATE TABLE webhook_deliveries (
                     id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, workspace_id TEXT NOT NULL, event_id TEXT NOT NULL,
                     event_type TEXT NOT NULL, event_position BIGINT NOT NULL, status TEXT NOT NULL,
-                    attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT, leased_until BIGINT,
+                    attempts BIGINT NOT NULL DEFAULT 0, round_attempts BIGINT NOT NULL DEFAULT 0,
+                    next_attempt_at BIGINT, leased_until BIGINT,
                     last_status BIGINT, last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
                     finished_at BIGINT)
                 """,
@@ -190,7 +192,7 @@ public enum Schema {
                 """
                 CREATE TABLE webhook_attempts (
                     id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, number BIGINT NOT NULL,
-                    request_headers TEXT NOT NULL, request_body TEXT NOT NULL, response_status BIGINT,
+                    url TEXT NOT NULL, request_headers TEXT NOT NULL, request_body TEXT NOT NULL, response_status BIGINT,
                     response_headers TEXT, response_body TEXT, duration_ms DOUBLE PRECISION NOT NULL, error TEXT,
                     attempted_at BIGINT NOT NULL)
                 """,

@@ -1,0 +1,325 @@
+import Foundation
+
+/// Webhook endpoints: managed by owners, admins and integration admins, read by members.
+public final class WebhookService: Sendable {
+    let database: Database
+    let clock: any WallClock
+    let authenticator: Authenticator
+    let workspaces: WorkspaceService
+    let activity: ActivityService
+    let sealer: Sealer
+    let outbound: OutboundHTTP
+    let sender: DeliverySender
+    let targets: DeliveryTargets
+    let wake: EventSignal
+    let events: EventService
+    /// How long deliveries carry the old signature beside the new one after a rotation.
+    static let rotationOverlap: TimeInterval = 86_400
+
+    init(
+        database: Database,
+        clock: any WallClock,
+        authenticator: Authenticator,
+        workspaces: WorkspaceService,
+        activity: ActivityService,
+        sealer: Sealer,
+        outbound: OutboundHTTP,
+        sender: DeliverySender,
+        targets: DeliveryTargets,
+        wake: EventSignal,
+        events: EventService
+    ) {
+        self.database = database
+        self.clock = clock
+        self.authenticator = authenticator
+        self.workspaces = workspaces
+        self.activity = activity
+        self.sealer = sealer
+        self.outbound = outbound
+        self.sender = sender
+        self.targets = targets
+        self.wake = wake
+        self.events = events
+    }
+
+    /// A target URL as creation and updates accept it: http(s) with a host, and no address the
+    /// operator has not allowed (checked again for every address at each connection).
+    public func checkURL(_ url: String) async throws -> String {
+        guard url.count <= 2000 else { throw APIError.validation("`url` must be at most 2000 characters.", field: "url") }
+        if let problem = await outbound.targetGuard.validateResolving(url: url) {
+            throw APIError(.blockedTarget, detail: "`url` \(problem)", field: "url")
+        }
+        return url
+    }
+
+    /// Who may change webhooks in the workspace: in the caller's transaction.
+    func authorizeManage(_ tx: SQLTx, workspaceID: String, by principal: Principal) throws {
+        try principal.require(Role.integrationManagers, to: "manage webhooks")
+        _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+    }
+
+    /// Creates an endpoint (`checkURL` first); answers it with its signing secret.
+    func create(_ tx: SQLTx, _ input: CreateEndpointInput, workspaceID: String, by principal: Principal, audit: AuditContext) throws -> JSONValue {
+        let now = clock.now
+        let subscriptions = try EndpointSubscriptions.validate(tx, input.subscriptions, workspaceID: workspaceID)
+        let fields = input.fields
+        let secret = WebhookSignature.generateSecret()
+        let endpoint = Endpoint(
+            id: ID.make("ep", at: now),
+            workspaceID: workspaceID,
+            name: fields.name ?? nil,
+            description: fields.description ?? nil,
+            url: input.url,
+            status: fields.status ?? .active,
+            subscriptions: subscriptions,
+            alertEmails: fields.alertEmails ?? [],
+            headers: fields.headers ?? [:],
+            secretHeaderNames: (fields.secretHeaders ?? [:]).keys.sorted(),
+            rateLimit: fields.rateLimit ?? nil,
+            fifo: fields.fifo ?? false,
+            disabledAt: nil,
+            disabledReason: nil,
+            lastError: nil,
+            createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID),
+            createdAt: now,
+            updatedAt: now
+        )
+        try FanOutStore.ensureCursor(tx, events: events)
+        try EndpointStore.insert(tx, endpoint, secret: try sealer.seal(secret), secretHeaders: try sealedHeaders(fields.secretHeaders))
+        try record(tx, "webhook.created", endpoint, by: principal, audit: audit, detail: "url \(endpoint.url)")
+        guard case .object(var answer) = endpoint.json else { return endpoint.json }
+        answer["secret"] = .string(secret)
+        return .object(answer)
+    }
+
+    public func list(caller: Caller, workspaceID: String, status: Endpoint.Status?, after: String?, limit: Int) async throws -> [Endpoint] {
+        if let after, !ID.isValid(after, prefix: "ep") {
+            throw APIError.validation("`after` must be an endpoint id (the `next_after` of the previous page).", field: "after")
+        }
+        return try await authenticator.read(caller) { [workspaces] tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+            return try EndpointStore.list(tx, workspaceID: workspaceID, status: status, after: after, limit: limit)
+        }
+    }
+
+    public func endpoint(caller: Caller, workspaceID: String, id: String) async throws -> Endpoint {
+        try await authenticator.read(caller) { [workspaces] tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+            return try Self.row(tx, workspaceID: workspaceID, id: id).endpoint
+        }
+    }
+
+    public func update(caller: Caller, workspaceID: String, id: String, _ input: UpdateEndpointInput) async throws -> Endpoint {
+        let fields = input.fields
+        if let url = fields.url { _ = try await checkURL(url) }
+        let now = clock.now
+        let sealed = try fields.secretHeaders.map { try sealedHeaders($0) }
+        let endpoint = try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            var endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            var changed: [String] = []
+            func set<T: Equatable>(_ path: WritableKeyPath<Endpoint, T>, _ value: T?, _ name: String) {
+                guard let value, endpoint[keyPath: path] != value else { return }
+                endpoint[keyPath: path] = value
+                changed.append(name)
+            }
+            if let subscriptions = fields.subscriptions {
+                set(\.subscriptions, try EndpointSubscriptions.validate(tx, subscriptions, workspaceID: workspaceID), "subscriptions")
+            }
+            set(\.url, fields.url, "url")
+            set(\.name, fields.name, "name")
+            set(\.description, fields.description, "description")
+            set(\.alertEmails, fields.alertEmails, "alert_emails")
+            set(\.headers, fields.headers, "headers")
+            set(\.rateLimit, fields.rateLimit, "rate_limit")
+            set(\.fifo, fields.fifo, "ordering")
+            if let secretHeaders = fields.secretHeaders {
+                endpoint.secretHeaderNames = secretHeaders.keys.sorted()
+                changed.append("secret_headers")
+            }
+            var reactivated = false
+            if let status = fields.status, status != endpoint.status {
+                reactivated = status == .active
+                endpoint.status = status
+                endpoint.disabledAt = nil
+                endpoint.disabledReason = nil
+                changed.append("status \(status.rawValue)")
+            }
+            guard !changed.isEmpty else { return endpoint }
+            endpoint.updatedAt = max(now, endpoint.updatedAt.addingTimeInterval(0.001))
+            try EndpointStore.update(tx, endpoint, secretHeaders: sealed, reactivated: reactivated)
+            try record(tx, "webhook.updated", endpoint, by: principal, audit: caller.audit, detail: "changed " + changed.joined(separator: ", "))
+            return endpoint
+        }
+        // Re-enabled or re-subscribed: deliveries waiting (a FIFO turn, retries) go at once.
+        wake.signal()
+        return endpoint
+    }
+
+    /// Deletes the endpoint with its deliveries and their log: nothing more is sent to it.
+    public func delete(caller: Caller, workspaceID: String, id: String) async throws {
+        try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            try EndpointStore.delete(tx, id: id)
+            try record(tx, "webhook.deleted", endpoint, by: principal, audit: caller.audit, detail: "url \(endpoint.url)")
+        }
+    }
+
+    /// The signing secret, for those who manage webhooks; reading it is an activity entry.
+    public func secret(caller: Caller, workspaceID: String, id: String) async throws -> String {
+        try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            let row = try Self.row(tx, workspaceID: workspaceID, id: id)
+            try record(tx, "webhook.secret_viewed", row.endpoint, by: principal, audit: caller.audit)
+            return try sealer.open(row.secret)
+        }
+    }
+
+    /// A new signing secret; for 24 hours deliveries are signed with both.
+    public func rotateSecret(caller: Caller, workspaceID: String, id: String) async throws -> String {
+        let now = clock.now
+        let secret = WebhookSignature.generateSecret()
+        let sealed = try sealer.seal(secret)
+        return try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            let row = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true)
+            let updatedAt = max(now, row.endpoint.updatedAt.addingTimeInterval(0.001))
+            try EndpointStore.rotateSecret(
+                tx,
+                id: id,
+                secret: sealed,
+                previous: row.secret,
+                previousUntil: now.addingTimeInterval(Self.rotationOverlap),
+                now: updatedAt
+            )
+            try record(
+                tx,
+                "webhook.secret_rotated",
+                row.endpoint,
+                by: principal,
+                audit: caller.audit,
+                detail: "the old secret signs until \(RFC3339.format(now.addingTimeInterval(Self.rotationOverlap)))"
+            )
+            return secret
+        }
+    }
+
+    /// Sends a signed `webhook.ping` now and answers the attempt, whatever the receiver said.
+    public func ping(caller: Caller, workspaceID: String, id: String) async throws -> DeliveryAttempt {
+        let row = try await authenticator.read(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            return try Self.row(tx, workspaceID: workspaceID, id: id)
+        }
+        let target = try targets.target(for: row)
+        let now = clock.now
+        let data = JSONValue.object(["endpoint_id": .string(id), "workspace_id": .string(workspaceID)]).jsonText
+        let body = DeliverySender.body(type: "webhook.ping", timestamp: now, data: data)
+        return await sender.attempt(target: target, messageID: ID.make("evt", at: now), body: body, number: 1, deliveryID: nil).0
+    }
+
+    public func deliveries(
+        caller: Caller,
+        workspaceID: String,
+        id: String,
+        status: Delivery.Status?,
+        after: String?,
+        limit: Int
+    ) async throws -> [Delivery] {
+        if let after, !ID.isValid(after, prefix: "dlv") {
+            throw APIError.validation("`after` must be a delivery id (the `next_after` of the previous page).", field: "after")
+        }
+        return try await authenticator.read(caller) { [workspaces] tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+            _ = try Self.row(tx, workspaceID: workspaceID, id: id)
+            return try DeliveryStore.list(tx, endpointID: id, status: status, after: after, limit: limit)
+        }
+    }
+
+    public func attempts(caller: Caller, workspaceID: String, id: String, deliveryID: String) async throws -> [DeliveryAttempt] {
+        try await authenticator.read(caller) { [workspaces] tx, principal in
+            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
+            _ = try Self.row(tx, workspaceID: workspaceID, id: id)
+            guard ID.isValid(deliveryID, prefix: "dlv"), try DeliveryStore.delivery(tx, id: deliveryID, endpointID: id) != nil else {
+                throw APIError.notFound("delivery", deliveryID)
+            }
+            return try DeliveryStore.attempts(tx, deliveryID: deliveryID)
+        }
+    }
+
+    /// Sends a delivery again now, its retry schedule started over.
+    public func retry(caller: Caller, workspaceID: String, id: String, deliveryID: String) async throws -> Delivery {
+        let now = clock.now
+        let delivery = try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            guard ID.isValid(deliveryID, prefix: "dlv"), let existing = try DeliveryStore.delivery(tx, id: deliveryID, endpointID: id) else {
+                throw APIError.notFound("delivery", deliveryID)
+            }
+            guard existing.status != .pending else {
+                throw APIError.conflict(
+                    "Delivery \(deliveryID) is still pending; it is sent at \(existing.nextAttemptAt.map(RFC3339.format) ?? "its FIFO turn")."
+                )
+            }
+            guard let delivery = try DeliveryStore.restart(tx, id: deliveryID, endpointID: id, fifo: endpoint.fifo, now: now) else {
+                throw APIError.notFound("delivery", deliveryID)
+            }
+            try record(tx, "webhook.delivery_retried", endpoint, by: principal, audit: caller.audit, detail: "delivery \(deliveryID)")
+            return delivery
+        }
+        wake.signal()
+        return delivery
+    }
+
+    /// Sends every failed delivery since `since` again; answers how many.
+    public func recover(caller: Caller, workspaceID: String, id: String, since: Date) async throws -> Int {
+        let now = clock.now
+        let count = try await authenticator.write(caller) { [self] tx, principal in
+            try authorizeManage(tx, workspaceID: workspaceID, by: principal)
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            let count = try DeliveryStore.restartFailed(tx, endpointID: id, since: since, fifo: endpoint.fifo, now: now)
+            try record(
+                tx,
+                "webhook.recovered",
+                endpoint,
+                by: principal,
+                audit: caller.audit,
+                detail: "\(count) failed deliveries since \(RFC3339.format(since)) sent again"
+            )
+            return count
+        }
+        wake.signal()
+        return count
+    }
+
+    static func row(_ tx: SQLTx, workspaceID: String, id: String, forUpdate: Bool = false) throws -> EndpointStore.Row {
+        guard ID.isValid(id, prefix: "ep"), let row = try EndpointStore.row(tx, id: id, workspaceID: workspaceID, forUpdate: forUpdate) else {
+            throw APIError.notFound("webhook endpoint", id)
+        }
+        return row
+    }
+
+    private func sealedHeaders(_ headers: [String: String]?) throws -> [UInt8]? {
+        guard let headers, !headers.isEmpty else { return nil }
+        return try sealer.seal(JSONValue.object(headers.mapValues(JSONValue.string)).jsonText)
+    }
+
+    private func record(
+        _ tx: SQLTx,
+        _ action: String,
+        _ endpoint: Endpoint,
+        by principal: Principal,
+        audit: AuditContext,
+        detail: String? = nil
+    ) throws {
+        try activity.record(
+            tx,
+            principal.audit(from: audit),
+            action: action,
+            targetType: "webhook",
+            targetID: endpoint.id,
+            workspaceID: endpoint.workspaceID,
+            detail: detail
+        )
+    }
+}
