@@ -19,7 +19,7 @@ extension TestApp {
                     jitter: 0,
                     timeout: 2,
                     disableAfterFailures: 3,
-                    allowedTargetNetworks: [try! IPNetwork(parsing: "127.0.0.0/8")]
+                    allowedTargetNetworks: (try? IPNetwork(parsing: "127.0.0.0/8")).map { [$0] } ?? []
                 )
                 configure(&configuration)
             },
