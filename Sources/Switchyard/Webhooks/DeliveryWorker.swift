@@ -72,6 +72,12 @@ public final class DeliveryWorker: Service, Sendable {
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Self.stopping {
+                    await self.recordPending()
+                    try? await Task.sleep(for: .seconds(10))
+                }
+            }
             var recheck = false
             while !Self.stopping {
                 var jobs: [DeliveryJob] = []
