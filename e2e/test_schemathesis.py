@@ -213,11 +213,11 @@ def write_config(path, dictionaries, probability=0.5):
     if "webhooks" in dictionaries:
         operations += [
             (["getWebhook", "getWebhookSecret", "rotateWebhookSecret", "pingWebhook", "recoverWebhook", "listWebhookDeliveries"],
-             {"workspace_id": draw("default", 1.0), "webhook_id": draw("webhooks", 0.8)}, False),
+             {"workspace_id": draw("default", 1.0), "endpoint_id": draw("webhooks", 0.8)}, False),
             (["listWebhookAttempts", "retryWebhookDelivery"],
-             {"workspace_id": draw("default", 1.0), "webhook_id": draw("delivery_webhook", 1.0),
+             {"workspace_id": draw("default", 1.0), "endpoint_id": draw("delivery_webhook", 1.0),
               "delivery_id": draw("deliveries", 0.7)}, False),
-            (["deleteWebhook"], {"workspace_id": draw("default", 1.0), "webhook_id": draw("doomed_webhooks", 0.7)}, True),
+            (["deleteWebhook"], {"workspace_id": draw("default", 1.0), "endpoint_id": draw("doomed_webhooks", 0.7)}, True),
         ]
     lines = ["[dictionaries]"]
     lines += [f"{name} = {{ values = {toml(values)} }}" for name, values in dictionaries.items()]
@@ -342,7 +342,7 @@ def test_api_conforms_to_openapi_document(api_server, make_server, receiver, tmp
         config = tmp_path / "webhook-inputs.toml"
         config.write_text(f'[dictionaries]\ndefault = {{ values = {toml([workspace])} }}\nwebhooks = {{ values = {toml(endpoints)} }}\n\n'
                           '[parameters]\n"path.workspace_id" = { dictionary = "default", probability = 0.9 }\n'
-                          '"path.webhook_id" = { dictionary = "webhooks", probability = 0.7 }\n')
+                          '"path.endpoint_id" = { dictionary = "webhooks", probability = 0.7 }\n')
         code, report = schemathesis(inputs, inputs_owner.token, tmp_path, "webhook-inputs", config,
                                     options("--include-operation-id", WEBHOOK_URL_OPERATIONS + ["listWebhooks", "getWebhook"]))
         if code != 0:
