@@ -80,9 +80,10 @@ def test_every_delivery_verifies_with_standardwebhooks(make_server, database_url
     api.call("PATCH", f"/v1/workspaces/{ws}/records/work_order/{orders[0]['id']}", {"fields": {"nte": 600}})
     api.post_events(ws, 20, type="invoice.paid")
 
-    log = api.events(ws)
+    # On PostgreSQL an event shows once no older transaction is open: a moment, at most.
+    log = wait_until(lambda: (lambda log: log if len(log) == 3 + 3 + 1 + 20 else None)(api.events(ws)), 10,
+                     "27 events in the log", lambda: str([e["type"] for e in api.events(ws)]))
     by_id = {event["id"]: event for event in log}
-    assert len(log) == 3 + 3 + 1 + 20, [e["type"] for e in log]
     wait_for_ids(receiver, by_id, "/all", 30, server)
 
     for delivery in receiver.received("/all"):
@@ -250,7 +251,8 @@ def test_fifo_endpoint_receives_in_log_order_when_one_fails_first(make_server, d
         assert endpoint["ordering"] == "fifo"
         for n in range(30):  # one at a time, so the log order is the order they were posted in
             api.post(f"/v1/workspaces/{ws}/events", {"type": "e2e.tick", "data": {"n": n}}, expect=(201,))
-        log = [e["id"] for e in api.events(ws, type="e2e.tick")]
+        log = wait_until(lambda: (lambda ids: ids if len(ids) == 30 else None)([e["id"] for e in api.events(ws, type="e2e.tick")]),
+                         10, "30 events in the log")
         wait_for_ids(receiver, log, "/hook", 30, server)
         arrivals = [d.webhook_id for d in receiver.received()]
         assert len(failed_once) == 1 and arrivals.count(log[4]) == 2, arrivals

@@ -53,8 +53,9 @@ def test_serve_killed_mid_delivery_delivers_every_event_after_restart(make_serve
         assert at_kill < 2000, "everything was delivered before the kill: the check tested nothing"
 
         server.start()
-        log = [event["id"] for event in api.events(ws)]
-        assert sorted(log) == sorted(posted), f"{len(log)} events in the log after the restart, {len(posted)} posted"
+        wait_until(lambda: sorted(event["id"] for event in api.events(ws)) == sorted(posted), 10,
+                   "the 2,000 posted events, and no other, in the log after the restart",
+                   lambda: f"{len(api.events(ws))} events in the log")
         # Leases of the deliveries in flight expire within a minute; then they are sent again.
         wait_until(lambda: all(receiver.ids().get(i) for i in posted), 150,
                    f"every event delivered after the restart ({at_kill} distinct before the kill)",
