@@ -13,10 +13,14 @@ pytest plugin making one test per operation, which does not fit a server started
 The number of examples and the seed are fixed (override with $SWITCHYARD_SCHEMATHESIS_SEED and
 $SWITCHYARD_SCHEMATHESIS_MAX_EXAMPLES), so a run takes about the same time each time.
 
-Three runs against one server:
-1. as the owner, over every operation but the two that sign out or revoke a credential;
+Three runs against one server, and a fourth against a second one:
+1. as the owner, over every operation but the two that sign out or revoke a credential and the two
+   that take a webhook URL;
 2. with a member's test token limited to a sandbox, fewer examples: the documented 403s;
-3. `DELETE /v1/tokens/{token_id}` and `DELETE /v1/sessions/current`, with a throwaway token.
+3. `DELETE /v1/tokens/{token_id}` and `DELETE /v1/sessions/current`, with a throwaway token;
+4. creating and changing webhook endpoints, on a server of its own where no event is ever appended:
+   a generated URL could name any address, and there nothing is ever sent to it. In runs 1 to 3
+   webhooks are those the test created, delivering to a receiver of its own on loopback.
 Before them the test creates data (a sandbox workspace, object types with every kind of field,
 records, events, a second user) and hands its ids and keys to schemathesis as dictionaries that
 path parameters draw from part of the time: random ids alone would only reach the 404s of the
@@ -39,6 +43,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
+from webhook_support import WEBHOOK_ARGS, Receiver, wait_until
 
 SPEC = Path(os.environ.get("SWITCHYARD_OPENAPI_SPEC", REPO_ROOT / "docs" / "openapi.yaml"))
 SEED = int(os.environ.get("SWITCHYARD_SCHEMATHESIS_SEED", "20261124"))
@@ -52,6 +57,11 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 # token. `DELETE /v1/sessions/current` cannot end a token's access (it answers 422 to a token),
 # but it is the other "sign out" route, so it goes with them.
 CREDENTIAL_OPERATIONS = ["revokeToken", "signOut"]
+
+# Operations that take a webhook URL. A generated URL can name any address (a number such as
+# `http://16777217` is 1.0.0.1 to the resolver), and an endpoint sends to its URL as soon as an
+# event matches or a ping asks: only run 4 calls these, on a server where nothing is ever sent.
+WEBHOOK_URL_OPERATIONS = ["createWebhook", "updateWebhook"]
 
 
 class API:
@@ -153,6 +163,29 @@ def seed(api):
     }
 
 
+def seed_webhooks(api, receiver, data):
+    """Endpoints in the default workspace that deliver to the test's receiver (one to a path that
+    answers 500, so there are failed deliveries to retry and recover), two to delete, and a few
+    deliveries; their ids go to data."""
+    default = data["default"][0]
+
+    def endpoint(path, events=("*",)):
+        return api.call("POST", f"/v1/workspaces/{default}/webhooks",
+                        {"url": receiver.url(path), "subscriptions": [{"events": list(events)}]})["id"]
+
+    working, failing = endpoint("/ok"), endpoint("/fail")
+    doomed = [endpoint("/doomed", events=["e2e.never_posted"]) for _ in range(2)]
+    for n in range(3):
+        api.call("POST", f"/v1/workspaces/{default}/events", {"type": "invoice.paid", "data": {"n": n}})
+
+    def deliveries(endpoint_id):
+        return api.call("GET", f"/v1/workspaces/{default}/webhooks/{endpoint_id}/deliveries")["data"]
+    ok = wait_until(lambda: len(deliveries(working)) >= 3 and deliveries(working), 30, "deliveries of the seeded endpoint")
+    data.update(webhooks=[working, failing], delivery_webhook=[working], deliveries=[d["id"] for d in ok],
+                doomed_webhooks=doomed)
+    return data
+
+
 def toml(value):
     return json.dumps(value)  # a JSON string or a list of strings is valid TOML as written
 
@@ -177,6 +210,15 @@ def write_config(path, dictionaries, probability=0.5):
          {"workspace_id": draw("default", 1.0), "type_key": draw("scratch", 0.8), "field_key": draw("removable_fields", 0.7)}, True),
         (["deleteObjectType"], {"workspace_id": draw("workspaces"), "type_key": draw("doomed_types")}, True),
     ]
+    if "webhooks" in dictionaries:
+        operations += [
+            (["getWebhook", "getWebhookSecret", "rotateWebhookSecret", "pingWebhook", "recoverWebhook", "listWebhookDeliveries"],
+             {"workspace_id": draw("default", 1.0), "endpoint_id": draw("webhooks", 0.8)}, False),
+            (["listWebhookAttempts", "retryWebhookDelivery"],
+             {"workspace_id": draw("default", 1.0), "endpoint_id": draw("delivery_webhook", 1.0),
+              "delivery_id": draw("deliveries", 0.7)}, False),
+            (["deleteWebhook"], {"workspace_id": draw("default", 1.0), "endpoint_id": draw("doomed_webhooks", 0.7)}, True),
+        ]
     lines = ["[dictionaries]"]
     lines += [f"{name} = {{ values = {toml(values)} }}" for name, values in dictionaries.items()]
     lines += ["", "[parameters]",
@@ -239,25 +281,37 @@ def api_server(request, make_server):
     """A started server on a fresh SQLite file, or on a fresh PostgreSQL database when
     $SWITCHYARD_TEST_POSTGRES_URL is set (skipped otherwise)."""
     if request.param == "postgres":
-        return make_server(database_url=request.getfixturevalue("pg_database_url")).start()
-    return make_server().start()
+        return make_server(database_url=request.getfixturevalue("pg_database_url"), extra_args=WEBHOOK_ARGS).start()
+    return make_server(extra_args=WEBHOOK_ARGS).start()
 
 
-def test_api_conforms_to_openapi_document(api_server, tmp_path):
+@pytest.fixture
+def receiver():
+    """Where the seeded webhooks deliver: 500 at /fail, 204 elsewhere."""
+    r = Receiver(answer=lambda delivery: 500 if delivery.path == "/fail" else 204).start()
+    yield r
+    r.stop()
+
+
+def options(flag, operations):
+    return [option for operation in operations for option in (flag, operation)]
+
+
+def test_api_conforms_to_openapi_document(api_server, make_server, receiver, tmp_path):
     server = api_server
     if not SPEC.exists():
         pytest.fail(f"no OpenAPI document at {SPEC}")
     owner = API(server.url, server.bootstrap_credentials()["token"])
-    data = seed(owner)
+    data = seed_webhooks(owner, receiver, seed(owner))
     config = write_config(tmp_path / "schemathesis.toml", data)
-    exclude = [option for operation in CREDENTIAL_OPERATIONS for option in ("--exclude-operation-id", operation)]
-    include = [option for operation in CREDENTIAL_OPERATIONS for option in ("--include-operation-id", operation)]
+    exclude = options("--exclude-operation-id", CREDENTIAL_OPERATIONS + WEBHOOK_URL_OPERATIONS)
+    include = options("--include-operation-id", CREDENTIAL_OPERATIONS)
     failures = []
 
     # 1. Everything but the credential operations, as the owner.
     code, report = schemathesis(server, owner.token, tmp_path, "owner", config, exclude)
     if code != 0:
-        failures.append(f"schemathesis as the owner (every operation but {', '.join(CREDENTIAL_OPERATIONS)}) failed:\n{report}")
+        failures.append(f"schemathesis as the owner (every operation but {', '.join(CREDENTIAL_OPERATIONS + WEBHOOK_URL_OPERATIONS)}) failed:\n{report}")
 
     # 2. The same with a restricted token, fewer examples: the refusals.
     restricted = restricted_token(owner, data["workspaces"][1])
@@ -273,6 +327,29 @@ def test_api_conforms_to_openapi_document(api_server, tmp_path):
     code, report = schemathesis(server, throwaway["token"], tmp_path, "credentials", config, include)
     if code != 0:
         failures.append(f"schemathesis ({', '.join(CREDENTIAL_OPERATIONS)}) failed:\n{report}")
+
+    # 4. Webhook URLs, on a server of its own that never appends an event, so never sends one: its
+    # only data is an object type for subscriptions to name, and endpoints to change. Once is enough
+    # (the checks of a URL and of subscriptions do not depend on the engine), so on SQLite only.
+    if server.database_url.startswith("sqlite:"):
+        inputs = make_server(extra_args=WEBHOOK_ARGS).start()
+        inputs_owner = API(inputs.url, inputs.bootstrap_credentials()["token"])
+        workspace = inputs_owner.call("GET", "/v1/workspaces")["data"][0]["id"]
+        inputs_owner.call("POST", f"/v1/workspaces/{workspace}/object-types", {"key": "work_order", "name": "Work order", "fields": ORDER_FIELDS[:1]})
+        endpoints = [inputs_owner.call("POST", f"/v1/workspaces/{workspace}/webhooks",
+                                       {"url": receiver.url("/inputs"), "subscriptions": [{"object_type": "work_order", "events": ["created"]}]})["id"]
+                     for _ in range(2)]
+        config = tmp_path / "webhook-inputs.toml"
+        config.write_text(f'[dictionaries]\ndefault = {{ values = {toml([workspace])} }}\nwebhooks = {{ values = {toml(endpoints)} }}\n\n'
+                          '[parameters]\n"path.workspace_id" = { dictionary = "default", probability = 0.9 }\n'
+                          '"path.endpoint_id" = { dictionary = "webhooks", probability = 0.7 }\n')
+        code, report = schemathesis(inputs, inputs_owner.token, tmp_path, "webhook-inputs", config,
+                                    options("--include-operation-id", WEBHOOK_URL_OPERATIONS + ["listWebhooks", "getWebhook"]))
+        if code != 0:
+            failures.append(f"schemathesis ({', '.join(WEBHOOK_URL_OPERATIONS)}) failed:\n{report}")
+        assert inputs.process.poll() is None, f"switchyard exited during the webhook-input run\n{inputs.log_tail()}"
+        assert inputs_owner.call("GET", f"/v1/workspaces/{workspace}/events")["data"] == [], "an event was appended: it could have been sent"
+        assert receiver.received("/inputs") == [], "the webhook-input run sent a delivery"
 
     # The server must have survived all of it.
     assert server.process.poll() is None, f"switchyard exited during the run\n{server.log_tail()}"

@@ -20,3 +20,8 @@ export SWITCHYARD_BENCH_POSTGRES_URL
 if [ -f bench/http.sh ]; then
   bash bench/http.sh
 fi
+
+# Webhook delivery to a loopback nginx, on SQLite and on the PostgreSQL above.
+if [ -f bench/webhooks.sh ]; then
+  bash bench/webhooks.sh
+fi

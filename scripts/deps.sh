@@ -2,9 +2,11 @@
 # Installs what `make test|run|bench` needs; prints nothing when all of it is already there.
 set -euo pipefail
 
-apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps)
-pip_packages=(aiosmtpd schemathesis pytest requests cryptography)
-python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography"
+# nginx: the receiver of bench/webhooks.sh, started there with a config of its own.
+apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps nginx)
+# standardwebhooks: the e2e receivers verify every webhook delivery with it.
+pip_packages=(aiosmtpd schemathesis pytest requests cryptography standardwebhooks)
+python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography, standardwebhooks"
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
