@@ -50,7 +50,9 @@ public final class DeliveryWorker: Service, Sendable {
         self.targets = targets
         self.signal = signal
         self.logger = logger
-        self.lease = max(60, sender.settings.timeout * 2 + 30)
+        // The timeout bounds an attempt, body included; a killed process's deliveries come back
+        // this long after it died (45 s with the default timeout).
+        self.lease = sender.settings.timeout + 30
         self.pollInterval = pollInterval
     }
 
