@@ -95,6 +95,11 @@ struct Serve: AsyncParsableCommand {
     var outboxRetentionDays: Int?
     @Option(help: "Days activity entries are kept; 0 keeps them forever (env SWITCHYARD_ACTIVITY_RETENTION_DAYS; default 0)")
     var activityRetentionDays: Int?
+    @Option(
+        help:
+            "Days events stay in the log once every webhook delivery of theirs is finished; 0 keeps them forever (env SWITCHYARD_EVENT_RETENTION_DAYS; default 0)"
+    )
+    var eventRetentionDays: Int?
 
     /// A retention setting: 0 (keep forever) to 100 years.
     private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
@@ -133,6 +138,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let days = try retentionDays(activityRetentionDays, "ACTIVITY_RETENTION_DAYS", "--activity-retention-days") {
             configuration.activityRetentionDays = days == 0 ? nil : days
+        }
+        if let days = try retentionDays(eventRetentionDays, "EVENT_RETENTION_DAYS", "--event-retention-days") {
+            configuration.eventRetentionDays = days == 0 ? nil : days
         }
 
         let logger = common.bootstrapLogging(configuration.logLevel)

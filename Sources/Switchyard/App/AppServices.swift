@@ -18,6 +18,7 @@ public struct AppServices: Sendable {
     public let events: EventService
     public let objectTypes: ObjectTypeService
     public let records: RecordService
+    public let eventTypes: EventTypeCatalog
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -46,10 +47,12 @@ public struct AppServices: Sendable {
         tokens = TokenService(database: database, clock: clock, activity: activity)
         sessions = SessionService(database: database, clock: clock, passwords: passwords, activity: activity)
         events = EventService(
+            database: database,
             clock: clock,
             authenticator: authenticator,
             workspaces: workspaces,
-            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) }
+            isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) },
+            retentionDays: configuration.eventRetentionDays
         )
         objectTypes = ObjectTypeService(
             database: database,
@@ -68,6 +71,7 @@ public struct AppServices: Sendable {
             activity: activity,
             events: events
         )
+        eventTypes = EventTypeCatalog(authenticator: authenticator, workspaces: workspaces, objectTypes: objectTypes, events: events)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

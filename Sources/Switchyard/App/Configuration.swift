@@ -31,6 +31,9 @@ public struct AppConfiguration: Sendable {
     public var outboxRetentionDays: Int?
     /// Days an activity entry is kept; nil (the default) keeps the log forever.
     public var activityRetentionDays: Int?
+    /// Days an event stays in the log once its deliveries are finished; nil (the default) keeps
+    /// the log whole.
+    public var eventRetentionDays: Int?
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
@@ -49,7 +52,8 @@ public struct AppConfiguration: Sendable {
         maximumDataFields: Int = 150,
         trustedProxies: [IPNetwork] = [],
         outboxRetentionDays: Int? = 30,
-        activityRetentionDays: Int? = nil
+        activityRetentionDays: Int? = nil,
+        eventRetentionDays: Int? = nil
     ) {
         self.databaseURL = databaseURL
         self.host = host
@@ -68,6 +72,7 @@ public struct AppConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.outboxRetentionDays = outboxRetentionDays
         self.activityRetentionDays = activityRetentionDays
+        self.eventRetentionDays = eventRetentionDays
     }
 }
 

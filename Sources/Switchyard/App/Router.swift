@@ -38,6 +38,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(records.routes, atPath: "workspaces/:workspace_id/records/:type_key")
     let events = EventRoutes(authenticator: authenticator, events: services.events, maximumBodySize: bodyLimit)
     api.addRoutes(events.routes, atPath: "workspaces/:workspace_id/events")
+    api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     knownRoutes.register(router.routes)
     return router
 }
