@@ -111,6 +111,11 @@ struct Serve: AsyncParsableCommand {
     var webhookDisableAfter: String?
     @Option(help: "Disable an endpoint whose last N deliveries all failed (env SWITCHYARD_WEBHOOK_DISABLE_AFTER_FAILURES; default 20)")
     var webhookDisableAfterFailures: Int?
+    @Option(
+        help:
+            "Days events stay in the log once every webhook delivery of theirs is finished; 0 keeps them forever (env SWITCHYARD_EVENT_RETENTION_DAYS; default 0)"
+    )
+    var eventRetentionDays: Int?
 
     /// A retention setting: 0 (keep forever) to 100 years.
     private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
@@ -149,6 +154,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let days = try retentionDays(activityRetentionDays, "ACTIVITY_RETENTION_DAYS", "--activity-retention-days") {
             configuration.activityRetentionDays = days == 0 ? nil : days
+        }
+        if let days = try retentionDays(eventRetentionDays, "EVENT_RETENTION_DAYS", "--event-retention-days") {
+            configuration.eventRetentionDays = days == 0 ? nil : days
         }
 
         try configureWebhooks(&configuration.webhooks)

@@ -21,6 +21,7 @@ public struct AppServices: Sendable {
     public let outbound: OutboundHTTP
     public let webhooks: WebhookService
     public let deliveryWorker: DeliveryWorker
+    public let eventTypes: EventTypeCatalog
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -50,11 +51,13 @@ public struct AppServices: Sendable {
         sessions = SessionService(database: database, clock: clock, passwords: passwords, activity: activity)
         let appended = EventSignal()
         events = EventService(
+            database: database,
             clock: clock,
             authenticator: authenticator,
             workspaces: workspaces,
             isRecordEventType: { tx, workspaceID, type in try ObjectTypeService.ownsEventType(tx, workspaceID: workspaceID, type: type) },
-            appended: appended
+            appended: appended,
+            retentionDays: configuration.eventRetentionDays
         )
         objectTypes = ObjectTypeService(
             database: database,
@@ -99,7 +102,8 @@ public struct AppServices: Sendable {
             sender: sender,
             targets: targets,
             wake: appended,
-            events: events
+            events: events,
+            objectTypes: objectTypes
         )
         deliveryWorker = DeliveryWorker(
             database: database,
@@ -110,6 +114,7 @@ public struct AppServices: Sendable {
             signal: appended,
             logger: logger
         )
+        eventTypes = EventTypeCatalog(authenticator: authenticator, workspaces: workspaces, objectTypes: objectTypes, events: events)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

@@ -24,13 +24,14 @@ public enum AppMetrics {
 
 extension AppServices {
     /// Removes what has outlived its use: idempotency keys past 24 hours, expired sessions, and
-    /// finished mail and activity entries past their retention.
+    /// finished mail, activity entries and events past their retention.
     public func sweep() async throws {
         let now = clock.now
         try await database.write { tx in try Idempotency.sweep(tx, now: now) }
         try await sessions.deleteExpiredSessions()
         if let days = configuration.outboxRetentionDays { try await mail.deleteFinished(olderThanDays: days) }
         if let days = configuration.activityRetentionDays { try await activity.deleteOlderThan(days: days) }
+        if let days = configuration.eventRetentionDays { try await events.deleteExpired(olderThanDays: days) }
     }
 }
 

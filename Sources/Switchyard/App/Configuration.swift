@@ -36,6 +36,9 @@ public struct AppConfiguration: Sendable {
     public var secretKeyBytes: [UInt8]?
     /// Webhook delivery: schedule, timeout, auto-disable, allowed target networks.
     public var webhooks = WebhookSettings()
+    /// Days an event stays in the log once its deliveries are finished; nil (the default) keeps
+    /// the log whole.
+    public var eventRetentionDays: Int?
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),
@@ -54,7 +57,8 @@ public struct AppConfiguration: Sendable {
         maximumDataFields: Int = 150,
         trustedProxies: [IPNetwork] = [],
         outboxRetentionDays: Int? = 30,
-        activityRetentionDays: Int? = nil
+        activityRetentionDays: Int? = nil,
+        eventRetentionDays: Int? = nil
     ) {
         self.databaseURL = databaseURL
         self.host = host
@@ -73,6 +77,7 @@ public struct AppConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.outboxRetentionDays = outboxRetentionDays
         self.activityRetentionDays = activityRetentionDays
+        self.eventRetentionDays = eventRetentionDays
     }
 }
 

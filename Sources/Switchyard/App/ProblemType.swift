@@ -30,6 +30,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let objectTypeLocked = ProblemType("object-type-locked", "Object type locked", .conflict)
     public static let versionMismatch = ProblemType("version-mismatch", "Version mismatch", .preconditionFailed)
     public static let idempotencyKeyReused = ProblemType("idempotency-key-reused", "Idempotency key reused", .unprocessableContent)
+    /// An `after` cursor naming an event that event retention removed from the log.
+    public static let cursorExpired = ProblemType("cursor-expired", "Cursor expired", .gone)
     public static let bodyTooLarge = ProblemType("body-too-large", "Request body too large", .contentTooLarge)
     public static let routeNotFound = ProblemType("route-not-found", "Not found", .notFound)
     public static let methodNotAllowed = ProblemType("method-not-allowed", "Method not allowed", .methodNotAllowed)
@@ -44,7 +46,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     /// Every constant above, in the order of docs/errors.md.
     public static let all: [ProblemType] = [
         .malformedRequest, .validationFailed, .blockedTarget, .unauthenticated, .forbidden, .crossSiteRequest, .notFound, .conflict,
-        .objectTypeLocked, .versionMismatch, .idempotencyKeyReused, .bodyTooLarge, .routeNotFound, .methodNotAllowed,
+        .objectTypeLocked, .versionMismatch, .idempotencyKeyReused, .cursorExpired, .bodyTooLarge, .routeNotFound, .methodNotAllowed,
         .tooManyAttempts, .httpBadRequest, .databaseUnavailable, .internalError,
     ]
 }

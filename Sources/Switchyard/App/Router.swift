@@ -40,6 +40,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(events.routes, atPath: "workspaces/:workspace_id/events")
     let webhooks = WebhookRoutes(authenticator: authenticator, webhooks: services.webhooks, maximumBodySize: bodyLimit)
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
+    api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     knownRoutes.register(router.routes)
     return router
 }

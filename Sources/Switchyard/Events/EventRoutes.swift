@@ -34,6 +34,7 @@ struct EventRoutes {
                 try JSONCoding.encodeText(try events.post(tx, input, workspaceID: workspaceID, by: principal, audit: caller.audit))
             }
         )
+        events.didCommitPost(input, workspaceID: workspaceID)
         return Response.json(status: answer.status, body: answer.body)
     }
 

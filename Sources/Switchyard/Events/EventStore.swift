@@ -96,3 +96,62 @@ enum EventStore {
         )
     }
 }
+
+// MARK: host event types, retention
+
+extension EventStore {
+    /// Notes that the workspace has posted a host event of `type` (the first post wins).
+    static func recordHostType(_ tx: SQLTx, workspaceID: String, type: String, at date: Date) throws {
+        try tx.execute(
+            "INSERT INTO host_event_types (workspace_id, type, first_posted_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            workspaceID,
+            type,
+            date
+        )
+    }
+
+    static func hostTypes(_ tx: SQLTx, workspaceID: String) throws -> [(type: String, firstPostedAt: Date)] {
+        try tx.query("SELECT type, first_posted_at FROM host_event_types WHERE workspace_id = ? ORDER BY type", workspaceID).map {
+            (try $0.string("type"), try $0.date("first_posted_at"))
+        }
+    }
+
+    /// The smallest event id the workspace's log still holds.
+    static func oldestID(_ tx: SQLTx, workspaceID: String) throws -> String? {
+        try tx.queryOne("SELECT id FROM events WHERE workspace_id = ? ORDER BY id LIMIT 1", workspaceID)?.string("id")
+    }
+
+    /// One batch of event retention: deletes up to `limit` events made before `floor` (an event id,
+    /// so the primary key finds them) that no delivery still waits for and that the webhook fan-out
+    /// has passed, with their deliveries and attempts; returns how many events went. The webhook
+    /// tables are read here because the rule is the log's: an event leaves only once every
+    /// consumer is done with it.
+    static func deleteExpired(_ tx: SQLTx, before floor: String, limit: Int) throws -> Int {
+        var passed = ""
+        var arguments: [SQLValue] = [.text(floor)]
+        if try tx.queryOne("SELECT id FROM webhook_endpoints LIMIT 1") != nil {
+            // The fan-out has not started: every event may still become deliveries.
+            guard let cursor = try tx.queryOne("SELECT after_position, after_id FROM webhook_fanout WHERE id = 'events'") else { return 0 }
+            let position = try cursor.int("after_position")
+            passed = " AND (position < ? OR (position = ? AND id <= ?))"
+            arguments += [.int(position), .int(position), .text(try cursor.string("after_id"))]
+        }
+        arguments.append(.int(Int64(limit)))
+        let pending = "NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id AND d.status = 'pending')"
+        let candidates = try tx.query(
+            "SELECT id FROM events WHERE id < ?\(passed) AND \(pending) ORDER BY id LIMIT ?",
+            arguments
+        ).map { SQLValue.text(try $0.string("id")) }
+        guard !candidates.isEmpty else { return 0 }
+        // Checked again as the rows go: on PostgreSQL a delivery retried meanwhile keeps its event.
+        let deleted = try tx.query(
+            "DELETE FROM events WHERE id IN (\(tx.placeholders(candidates.count))) AND \(pending) RETURNING id",
+            candidates
+        ).map { SQLValue.text(try $0.string("id")) }
+        guard !deleted.isEmpty else { return 0 }
+        let list = tx.placeholders(deleted.count)
+        try tx.execute("DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE event_id IN (\(list)))", deleted)
+        try tx.execute("DELETE FROM webhook_deliveries WHERE event_id IN (\(list))", deleted)
+        return deleted.count
+    }
+}

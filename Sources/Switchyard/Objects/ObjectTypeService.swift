@@ -68,6 +68,12 @@ public final class ObjectTypeService: Sendable {
         return try ObjectStore.objectType(tx, workspaceID: workspaceID, key: String(type[..<dot]), includeDeleting: true) != nil
     }
 
+    /// Every type of the workspace, by key, in the caller's transaction (which has checked the
+    /// caller may reach the workspace): webhook subscriptions and the event type catalog read them.
+    public func objectTypes(_ tx: SQLTx, workspaceID: String) throws -> [ObjectType] {
+        try ObjectStore.objectTypes(tx, workspaceID: workspaceID, after: nil, limit: 100_000)
+    }
+
     public func create(_ input: CreateObjectTypeInput, workspaceID: String, caller: Caller) async throws -> ObjectType {
         let key = try Self.validateKey(input.key, field: "key")
         let name = try Validate.name(input.name)

@@ -203,5 +203,18 @@ public enum Schema {
                 "CREATE INDEX events_position ON events (position, id)",
             ]
         ),
+        Migration(
+            10,
+            "host event types",
+            [
+                // The host event types each workspace has posted, for the event type catalog: the
+                // log may have dropped their events (event retention), and scanning it would be slow.
+                """
+                CREATE TABLE host_event_types (
+                    workspace_id TEXT NOT NULL, type TEXT NOT NULL, first_posted_at BIGINT NOT NULL,
+                    PRIMARY KEY (workspace_id, type))
+                """
+            ]
+        ),
     ]
 }

@@ -63,7 +63,7 @@ final class DeliveryTargets: Sendable {
             previousKey: try row.previousSecret.flatMap { WebhookSignature.key(of: try sealer.open($0)) },
             previousKeyUntil: row.previousSecretUntil,
             alertEmails: endpoint.alertEmails,
-            matcher: EndpointSubscriptions.compile(endpoint.subscriptions)
+            matcher: try SubscriptionList(storedText: endpoint.subscriptions.jsonText).compiled()
         )
         cache.withLockedValue { cache in
             if cache.count > 10_000 { cache.removeAll() }

@@ -13,6 +13,7 @@ public final class WebhookService: Sendable {
     let targets: DeliveryTargets
     let wake: EventSignal
     let events: EventService
+    let objectTypes: ObjectTypeService
     /// How long deliveries carry the old signature beside the new one after a rotation.
     static let rotationOverlap: TimeInterval = 86_400
 
@@ -27,7 +28,8 @@ public final class WebhookService: Sendable {
         sender: DeliverySender,
         targets: DeliveryTargets,
         wake: EventSignal,
-        events: EventService
+        events: EventService,
+        objectTypes: ObjectTypeService
     ) {
         self.database = database
         self.clock = clock
@@ -40,6 +42,13 @@ public final class WebhookService: Sendable {
         self.targets = targets
         self.wake = wake
         self.events = events
+        self.objectTypes = objectTypes
+    }
+
+    /// The request's subscriptions checked against the workspace's object types, as stored.
+    func subscriptions(_ tx: SQLTx, _ value: JSONValue, workspaceID: String) throws -> JSONValue {
+        let types = Dictionary(try objectTypes.objectTypes(tx, workspaceID: workspaceID).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        return try SubscriptionList.parse(value).validated(against: types).json
     }
 
     /// A target URL as creation and updates accept it: http(s) with a host, and no address the
@@ -61,7 +70,7 @@ public final class WebhookService: Sendable {
     /// Creates an endpoint (`checkURL` first); answers it with its signing secret.
     func create(_ tx: SQLTx, _ input: CreateEndpointInput, workspaceID: String, by principal: Principal, audit: AuditContext) throws -> JSONValue {
         let now = clock.now
-        let subscriptions = try EndpointSubscriptions.validate(tx, input.subscriptions, workspaceID: workspaceID)
+        let subscriptions = try subscriptions(tx, input.subscriptions, workspaceID: workspaceID)
         let fields = input.fields
         let secret = WebhookSignature.generateSecret()
         let endpoint = Endpoint(
@@ -124,7 +133,7 @@ public final class WebhookService: Sendable {
                 changed.append(name)
             }
             if let subscriptions = fields.subscriptions {
-                set(\.subscriptions, try EndpointSubscriptions.validate(tx, subscriptions, workspaceID: workspaceID), "subscriptions")
+                set(\.subscriptions, try self.subscriptions(tx, subscriptions, workspaceID: workspaceID), "subscriptions")
             }
             set(\.url, fields.url, "url")
             set(\.name, fields.name, "name")
