@@ -276,6 +276,32 @@ struct OutboundHTTPTests {
         }
     }
 
+    @Test("response headers over 80 KB are refused as too large")
+    func hugeHeaders() async throws {
+        try await Self.withReceiver(.status(200, headers: [("x-padding", String(repeating: "a", count: 90_000))])) { receiver, client in
+            let failure = await Self.failure(of: OutboundRequest(url: receiver.url(), timeout: 5), with: client)
+            #expect(failure?.kind == .tooLarge)
+        }
+    }
+
+    @Test("a cancelled caller ends its request at once; odd timeouts do not crash")
+    func cancellation() async throws {
+        try await Self.withReceiver(.hang) { receiver, client in
+            let url = receiver.url()
+            let started = Date()
+            let sending = Task { await OutboundHTTPTests.failure(of: OutboundRequest(url: url, timeout: 30), with: client) }
+            try await receiver.waitForRequests(count: 1)
+            sending.cancel()
+            let failure = await sending.value
+            #expect(failure?.kind == .connection)
+            #expect(Date().timeIntervalSince(started) < 10)
+            for timeout in [TimeInterval.nan, -1, 0] {
+                let odd = await Self.failure(of: OutboundRequest(url: url, timeout: timeout), with: client)
+                #expect(odd?.kind == .timeout)
+            }
+        }
+    }
+
     @Test("after shutdown a request fails, it does not crash")
     func afterShutdown() async throws {
         let client = OutboundHTTP(guard: Self.loopback)

@@ -200,7 +200,7 @@ final class PinTable: Sendable {
             retire(oldPin, in: &state, idle: &idle)
         }
         let now = NIODeadline.now()
-        let ttl = TimeAmount.nanoseconds(Int64(lifetime * 1_000_000_000))
+        let ttl = TimeAmount.clamped(seconds: lifetime)
         state.entries[host] = Entry(outcome: outcome, freshUntil: now + ttl, usableUntil: now + ttl + ttl, lastUse: old?.lastUse ?? state.useCounter)
         while state.entries.count > max(1, settings.maximumPinnedHosts) {
             guard let (coldest, entry) = state.entries.filter({ $0.key != host }).min(by: { $0.value.lastUse < $1.value.lastUse }) else { break }
@@ -218,10 +218,10 @@ final class PinTable: Sendable {
     private func makePin(host: String?, address: String?, in state: inout State) -> Pin {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .nanoseconds(Int64(settings.connectTimeout * 1_000_000_000))),
+            timeout: .init(connect: .clamped(seconds: settings.connectTimeout)),
             connectionPool: .init(
-                idleTimeout: .nanoseconds(Int64(settings.idleConnectionTimeout * 1_000_000_000)),
-                concurrentHTTP1ConnectionsPerHostSoftLimit: settings.maximumConnectionsPerHost
+                idleTimeout: .clamped(seconds: settings.idleConnectionTimeout),
+                concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, settings.maximumConnectionsPerHost)
             ),
             decompression: .disabled
         )

@@ -149,7 +149,7 @@ public final class OutboundHTTP: Sendable {
     /// Sends `request` and reads its answer under one deadline (`request.timeout`).
     public func send(_ request: OutboundRequest) async throws(OutboundFailure) -> OutboundResponse {
         let start = NIODeadline.now()
-        let deadline = start + .nanoseconds(Int64(max(0, request.timeout) * 1_000_000_000))
+        let deadline = start + .clamped(seconds: request.timeout)
         func seconds() -> TimeInterval { Double((NIODeadline.now() - start).nanoseconds) / 1_000_000_000 }
 
         let target: OutboundTarget
@@ -179,7 +179,13 @@ public final class OutboundHTTP: Sendable {
                 headers: HTTPHeaders(request.headers),
                 body: request.body.isEmpty ? nil : .bytes(request.body)
             )
-            let collected = try await pin.client.execute(request: outgoing, delegate: collector, deadline: deadline).futureResult.get()
+            let task = pin.client.execute(request: outgoing, delegate: collector, deadline: deadline)
+            // A cancelled caller (a worker shutting down) ends the request instead of waiting out its deadline.
+            let collected = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
             return collected.response(truncated: false, duration: seconds())
         } catch let capped as ResponseCollector.CapReached {
             return capped.collected.response(truncated: true, duration: seconds())
@@ -192,5 +198,14 @@ public final class OutboundHTTP: Sendable {
     /// Shuts every client down; requests still running fail. Call once, at the end.
     public func shutdown() async throws {
         try await pins.shutdown()
+    }
+}
+
+extension TimeAmount {
+    /// Seconds as given by a caller or an operator, never a crash: NaN and negatives are 0,
+    /// and anything over a year is a year.
+    static func clamped(seconds: TimeInterval) -> TimeAmount {
+        guard seconds.isFinite, seconds > 0 else { return .zero }
+        return .nanoseconds(Int64(min(seconds, 366 * 86_400) * 1_000_000_000))
     }
 }
