@@ -27,7 +27,13 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func contains(_ address: String) -> Bool {
-        guard let other = IPNetwork.bytes(of: address), other.count == bytes.count else { return false }
+        guard let other = IPNetwork.bytes(of: address) else { return false }
+        return contains(bytes: other)
+    }
+
+    /// Whether an address given as `bytes(of:)` gives it (4 or 16 bytes) is inside.
+    func contains(bytes other: [UInt8]) -> Bool {
+        guard other.count == bytes.count else { return false }
         var remaining = prefixLength
         for (mine, theirs) in zip(bytes, other) where remaining > 0 {
             let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
