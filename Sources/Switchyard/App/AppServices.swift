@@ -78,7 +78,7 @@ public struct AppServices: Sendable {
         )
         var rng = SystemRandomNumberGenerator()
         let sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
-        outbound = OutboundHTTP(guard: TargetGuard(allowed: configuration.webhooks.allowedTargetNetworks))
+        outbound = OutboundHTTP(guard: TargetGuard(allowedNetworks: configuration.webhooks.allowedTargetNetworks))
         let sender = DeliverySender(
             database: database,
             clock: clock,

@@ -88,13 +88,10 @@ struct DeliverySender: Sendable {
                 }
             }
             Self.attemptOutcome(attempt.succeeded ? "succeeded" : "http_error", duration: response.duration)
-        } catch let failure as OutboundFailure {
-            attempt.error = failure.description
-            attempt.durationMilliseconds = failure.duration * 1000
-            Self.attemptOutcome(Self.outcomeName(failure.kind), duration: failure.duration)
         } catch {
-            attempt.error = "\(error)"
-            Self.attemptOutcome("connection", duration: 0)
+            attempt.error = error.description
+            attempt.durationMilliseconds = error.duration * 1000
+            Self.attemptOutcome(Self.outcomeName(error.kind), duration: error.duration)
         }
         return (attempt, retryAfter)
     }
@@ -233,7 +230,7 @@ struct DeliverySender: Sendable {
     static func outcomeName(_ kind: OutboundFailure.Kind) -> String {
         switch kind {
         case .timeout: return "timeout"
-        case .blocked, .invalidURL: return "blocked"
+        case .blocked, .invalidURL, .invalidRequest, .resolution: return "blocked"
         case .tls: return "tls"
         default: return "connection"
         }

@@ -56,7 +56,11 @@ public final class WebhookService: Sendable {
     public func checkURL(_ url: String) async throws -> String {
         guard url.count <= 2000 else { throw APIError.validation("`url` must be at most 2000 characters.", field: "url") }
         if let problem = await outbound.targetGuard.validateResolving(url: url) {
-            throw APIError(.blockedTarget, detail: "`url` \(problem)", field: "url")
+            throw APIError(
+                problem.isBlocked ? .blockedTarget : .validationFailed,
+                detail: "`url` \(problem)\(problem.isBlocked ? "; the operator allows networks with --allowed-target-networks" : ".")",
+                field: "url"
+            )
         }
         return url
     }
