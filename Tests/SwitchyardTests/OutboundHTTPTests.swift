@@ -98,7 +98,8 @@ struct OutboundHTTPTests {
         let receiver = try await LoopbackReceiver.start()
         let answer = NIOLockedValueBox(["127.0.0.1"])
         var settings = OutboundHTTP.Settings()
-        settings.resolutionTTL = 0.05
+        // Long enough that a resolution is still fresh when a loaded machine reads it back.
+        settings.resolutionTTL = 0.5
         let onlyOne = TargetGuard(allowedNetworks: [try IPNetwork(parsing: "127.0.0.1")])
         let client = OutboundHTTP(guard: onlyOne, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, settings: settings) { host in
             guard host == "rebind.test" else { throw HostResolver.Failure(host: host, message: "Name or service not known") }
@@ -107,7 +108,7 @@ struct OutboundHTTPTests {
         let url = "http://rebind.test:\(receiver.port)/hook"
         #expect(try await client.send(OutboundRequest(url: url)).status == 204)
         answer.withLockedValue { $0 = ["127.0.0.1", "10.0.0.7"] }
-        try await Task.sleep(for: .milliseconds(150))
+        try await Task.sleep(for: .milliseconds(700))
         let failure = await Self.failure(of: OutboundRequest(url: url), with: client)
         #expect(failure?.kind == .blocked)
         #expect(failure?.description == "rebind.test resolves to 10.0.0.7, which is not an allowed target (a private network address)")
@@ -125,7 +126,7 @@ struct OutboundHTTPTests {
         let second = try await LoopbackReceiver.start(host: "127.0.0.2", port: first.port)
         let answer = NIOLockedValueBox(["127.0.0.1"])
         var settings = OutboundHTTP.Settings()
-        settings.resolutionTTL = 0.05
+        settings.resolutionTTL = 0.5  // fresh when a loaded machine reads it back
         let client = OutboundHTTP(guard: Self.loopback, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, settings: settings) { _ in
             answer.withLockedValue { $0 }
         }
