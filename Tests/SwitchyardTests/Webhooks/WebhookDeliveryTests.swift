@@ -8,10 +8,10 @@ struct WebhookDeliveryTests {
     @Test("a host event is delivered once, signed, with the Standard Webhooks body; the log shows the attempt")
     func deliversSigned() async throws {
         try await TestApp.runWithWebhooks { app in
-            let receiver = try await WebhookReceiver.start()
-            defer { receiver.stop() }
+            let receiver = try await LoopbackReceiver.start()
+            defer { receiver.stopLater() }
             let (id, secret) = try await app.createEndpoint(
-                #"{"url": "\#(receiver.url)", "name": "Billing", "subscriptions": [{"events": ["invoice.paid"]}, {"events": ["*"]}], "headers": {"X-Tenant": "acme"}, "secret_headers": {"Authorization": "Bearer s3cr3t"}}"#
+                #"{"url": "\#(receiver.url())", "name": "Billing", "subscriptions": [{"events": ["invoice.paid"]}, {"events": ["*"]}], "headers": {"X-Tenant": "acme"}, "secret_headers": {"Authorization": "Bearer s3cr3t"}}"#
             )
             #expect(secret.hasPrefix("whsec_"))
             let posted = try await app.request(
@@ -24,11 +24,11 @@ struct WebhookDeliveryTests {
             try await app.deliver(until: receiver, has: 1)
             let request = try #require(receiver.requests.first)
             #expect(verifySignature(request, secret: secret))
-            #expect(request.headers["webhook-id"] == eventID)
-            #expect(request.headers["x-tenant"] == "acme")
-            #expect(request.headers["authorization"] == "Bearer s3cr3t")
-            #expect(request.headers["content-type"] == "application/json")
-            guard case .object(let body)? = request.json else {
+            #expect(request.header("webhook-id") == eventID)
+            #expect(request.header("x-tenant") == "acme")
+            #expect(request.header("authorization") == "Bearer s3cr3t")
+            #expect(request.header("content-type") == "application/json")
+            guard case .object(let body)? = request.jsonBody else {
                 Issue.record("not JSON: \(request.body)")
                 return
             }
@@ -60,11 +60,10 @@ struct WebhookDeliveryTests {
     @Test("failed attempts follow the schedule with the injected clock; Retry-After is honoured; exhausted deliveries fail")
     func retrySchedule() async throws {
         try await TestApp.runWithWebhooks(schedule: [0, 10, 60]) { app in
-            let receiver = try await WebhookReceiver.start { number in
-                number == 1 ? .init(status: 503, headers: ["Retry-After": "30"]) : .init(status: 500)
-            }
-            defer { receiver.stop() }
-            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url)", "subscriptions": [{"events": ["*"]}]}"#)
+            let receiver = try await LoopbackReceiver.start()
+            receiver.respond { number in number == 1 ? .status(503, headers: [("Retry-After", "30")]) : .status(500) }
+            defer { receiver.stopLater() }
+            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "subscriptions": [{"events": ["*"]}]}"#)
             try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
             try await app.deliver(until: receiver, has: 1)
             var delivery = try #require(try await app.deliveries(id).first)
@@ -83,12 +82,12 @@ struct WebhookDeliveryTests {
             delivery = try #require(try await app.deliveries(id).first)
             #expect(delivery["status"] as? String == "failed")
             #expect(delivery["attempts"] as? Int == 3)
-            #expect(receiver.requests.map { $0.headers["webhook-id"] }.allSatisfy { $0 == receiver.requests[0].headers["webhook-id"] })
+            #expect(receiver.requests.map { $0.header("webhook-id") }.allSatisfy { $0 == receiver.requests[0].header("webhook-id") })
             app.clock.advance(by: 3600)
             #expect(try await app.services.deliveryWorker.runDue() == 0, "given up after the schedule's three attempts")
 
             // A manual retry sends it again now; recover resends every failed one.
-            receiver.answer { _ in .ok }
+            receiver.behaviour = .noContent
             let deliveryID = try #require(delivery["id"] as? String)
             let retried = try await app.request(.post, "\(app.webhooksPath)/\(id)/deliveries/\(deliveryID)/retry", token: app.ownerToken)
             #expect(retried.status == .accepted)
@@ -100,13 +99,13 @@ struct WebhookDeliveryTests {
     @Test("410 disables at once; repeated exhaustion disables, mails the owners and alert addresses; recover resends")
     func autoDisable() async throws {
         try await TestApp.runWithWebhooks(schedule: [0]) { app in
-            let gone = try await WebhookReceiver.start { _ in .init(status: 410) }
-            defer { gone.stop() }
-            let (goneID, _) = try await app.createEndpoint(#"{"url": "\#(gone.url)", "subscriptions": [{"events": ["*"]}]}"#)
-            let failing = try await WebhookReceiver.start { _ in .init(status: 500, body: "boom") }
-            defer { failing.stop() }
+            let gone = try await LoopbackReceiver.start(.status(410))
+            defer { gone.stopLater() }
+            let (goneID, _) = try await app.createEndpoint(#"{"url": "\#(gone.url())", "subscriptions": [{"events": ["*"]}]}"#)
+            let failing = try await LoopbackReceiver.start(.status(500, body: "boom"))
+            defer { failing.stopLater() }
             let (failingID, _) = try await app.createEndpoint(
-                #"{"url": "\#(failing.url)", "name": "ERP", "alert_emails": ["ops@example.com"], "subscriptions": [{"events": ["*"]}]}"#
+                #"{"url": "\#(failing.url())", "name": "ERP", "alert_emails": ["ops@example.com"], "subscriptions": [{"events": ["*"]}]}"#
             )
             for n in 1...3 {
                 try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
@@ -132,7 +131,7 @@ struct WebhookDeliveryTests {
             try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
             try await app.deliver(until: failing, has: 3)
             #expect(try await app.deliveries(failingID, "?status=failed").count == 4)
-            failing.answer { _ in .ok }
+            failing.behaviour = .noContent
             let patched = try await app.request(.patch, "\(app.webhooksPath)/\(failingID)", token: app.ownerToken, json: #"{"status": "active"}"#)
             #expect(patched["status"] as? String == "active")
             let since = RFC3339.format(app.clock.now.addingTimeInterval(-3600))
@@ -151,9 +150,10 @@ struct WebhookDeliveryTests {
     @Test("FIFO: one at a time in log order, the next after the previous succeeded or was exhausted")
     func fifo() async throws {
         try await TestApp.runWithWebhooks(schedule: [0, 10]) { app in
-            let receiver = try await WebhookReceiver.start { number in number == 1 ? .init(status: 500) : .ok }
-            defer { receiver.stop() }
-            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url)", "ordering": "fifo", "subscriptions": [{"events": ["*"]}]}"#)
+            let receiver = try await LoopbackReceiver.start()
+            receiver.respond { number in number == 1 ? .status(500) : .noContent }
+            defer { receiver.stopLater() }
+            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "ordering": "fifo", "subscriptions": [{"events": ["*"]}]}"#)
             var posted: [String] = []
             for n in 0..<4 {
                 let event = try await app.request(
@@ -169,7 +169,7 @@ struct WebhookDeliveryTests {
             #expect(receiver.requests.count == 1, "the others wait for the first to succeed or be exhausted")
             app.clock.advance(by: 11)
             try await app.deliver(until: receiver, has: 5)
-            #expect(receiver.requests.map { $0.headers["webhook-id"] ?? "" } == [posted[0]] + posted)
+            #expect(receiver.requests.map { $0.header("webhook-id") ?? "" } == [posted[0]] + posted)
             #expect(try await app.deliveries(id, "?status=succeeded").count == 4)
         }
     }
@@ -177,9 +177,9 @@ struct WebhookDeliveryTests {
     @Test("ping answers the attempt whatever the receiver said")
     func ping() async throws {
         try await TestApp.runWithWebhooks { app in
-            let receiver = try await WebhookReceiver.start { _ in .init(status: 418, body: "short and stout") }
-            defer { receiver.stop() }
-            let (id, secret) = try await app.createEndpoint(#"{"url": "\#(receiver.url)", "subscriptions": [{"events": ["*"]}]}"#)
+            let receiver = try await LoopbackReceiver.start(.status(418, body: "short and stout"))
+            defer { receiver.stopLater() }
+            let (id, secret) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "subscriptions": [{"events": ["*"]}]}"#)
             let ping = try await app.request(.post, "\(app.webhooksPath)/\(id)/ping", token: app.ownerToken)
             #expect(ping.status == .ok)
             #expect(ping["response_status"] as? Int == 418)
@@ -187,16 +187,16 @@ struct WebhookDeliveryTests {
             #expect(ping["succeeded"] as? Bool == false)
             let request = try #require(receiver.requests.first)
             #expect(verifySignature(request, secret: secret))
-            #expect(request.json?.objectValue?["type"] == .string("webhook.ping"))
+            #expect(request.jsonBody?.objectValue?["type"] == .string("webhook.ping"))
         }
     }
 
     @Test("rotation: for 24 hours deliveries carry both signatures")
     func rotation() async throws {
         try await TestApp.runWithWebhooks { app in
-            let receiver = try await WebhookReceiver.start()
-            defer { receiver.stop() }
-            let (id, old) = try await app.createEndpoint(#"{"url": "\#(receiver.url)", "subscriptions": [{"events": ["*"]}]}"#)
+            let receiver = try await LoopbackReceiver.start()
+            defer { receiver.stopLater() }
+            let (id, old) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "subscriptions": [{"events": ["*"]}]}"#)
             let rotated = try await app.request(.post, "\(app.webhooksPath)/\(id)/rotate-secret", token: app.ownerToken)
             let new = try #require(rotated["secret"] as? String)
             #expect(new != old)
@@ -205,7 +205,7 @@ struct WebhookDeliveryTests {
             try await app.deliver(until: receiver, has: 1)
             let first = try #require(receiver.requests.first)
             #expect(verifySignature(first, secret: new) && verifySignature(first, secret: old))
-            #expect(first.headers["webhook-signature"]?.split(separator: " ").count == 2)
+            #expect(first.header("webhook-signature")?.split(separator: " ").count == 2)
             app.clock.advance(by: 86_401)
             try await app.request(.post, "\(app.webhooksPath)/\(id)/ping", token: app.ownerToken)
             let later = try #require(receiver.requests.last)

@@ -8,10 +8,10 @@ struct WebhookEndpointTests {
     @Test("create, list, read, update, deactivate, delete; members read, integration managers manage")
     func lifecycle() async throws {
         try await TestApp.runWithWebhooks { app in
-            let receiver = try await WebhookReceiver.start()
-            defer { receiver.stop() }
+            let receiver = try await LoopbackReceiver.start()
+            defer { receiver.stopLater() }
             let (id, _) = try await app.createEndpoint(
-                #"{"url": "\#(receiver.url)", "name": "ERP", "description": "Work orders to the ERP", "subscriptions": [{"events": ["*"]}], "rate_limit": 50}"#
+                #"{"url": "\#(receiver.url())", "name": "ERP", "description": "Work orders to the ERP", "subscriptions": [{"events": ["*"]}], "rate_limit": 50}"#
             )
             let (member, memberToken) = try await app.makeUser("member@example.com", role: .member)
             _ = member
@@ -22,7 +22,7 @@ struct WebhookEndpointTests {
                 .post,
                 app.webhooksPath,
                 token: memberToken,
-                json: #"{"url": "\#(receiver.url)", "subscriptions": [{"events": ["*"]}]}"#
+                json: #"{"url": "\#(receiver.url())", "subscriptions": [{"events": ["*"]}]}"#
             )
             .expectProblem(.forbidden, "forbidden")
             try await app.request(.get, "\(app.webhooksPath)/\(id)/secret", token: memberToken).expectProblem(.forbidden, "forbidden")

@@ -38,7 +38,7 @@ extension TestApp {
 
     /// Runs the delivery worker until `receiver` has `count` requests. On PostgreSQL an event is
     /// visible to the worker once every older transaction ended, so it may take a few rounds.
-    func deliver(until receiver: WebhookReceiver, has count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func deliver(until receiver: LoopbackReceiver, has count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         _ = try await services.deliveryWorker.runDue()
         while receiver.requests.count < count, ContinuousClock.now < deadline {
@@ -54,12 +54,21 @@ extension TestApp {
 }
 
 /// Checks a request as the Standard Webhooks specification says a receiver must.
-func verifySignature(_ received: WebhookReceiver.Received, secret: String) -> Bool {
-    guard let id = received.headers["webhook-id"], let timestamp = received.headers["webhook-timestamp"],
-        let signatures = received.headers["webhook-signature"],
+func verifySignature(_ received: LoopbackReceiver.Request, secret: String) -> Bool {
+    guard let id = received.header("webhook-id"), let timestamp = received.header("webhook-timestamp"),
+        let signatures = received.header("webhook-signature"),
         let key = try? Base64.decode(string: String(secret.dropFirst("whsec_".count)))
     else { return false }
-    let mac = HMAC<SHA256>.authenticationCode(for: Array("\(id).\(timestamp).\(received.body)".utf8), using: SymmetricKey(data: key))
+    let mac = HMAC<SHA256>.authenticationCode(for: Array("\(id).\(timestamp).".utf8) + received.body, using: SymmetricKey(data: key))
     let expected = "v1," + Base64.encodeToString(bytes: Array(mac))
     return signatures.split(separator: " ").contains { $0 == expected }
+}
+
+extension LoopbackReceiver {
+    /// For `defer`, which cannot wait.
+    func stopLater() { Task { try? await shutdown() } }
+}
+
+extension LoopbackReceiver.Request {
+    var jsonBody: JSONValue? { try? JSONValue.parse(text: bodyText) }
 }
