@@ -188,6 +188,7 @@ struct Serve: AsyncParsableCommand {
             )
         }
         try await app.runService()
+        try? await services.outbound.shutdown()
         await services.database.close()
     }
 }

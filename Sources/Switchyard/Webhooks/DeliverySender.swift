@@ -99,7 +99,21 @@ struct DeliverySender: Sendable {
     /// Sends a delivery and records the result; answers when it is due again, if it is.
     @discardableResult
     func deliver(_ job: DeliveryJob) async -> Date? {
-        await pacer.wait(job.target)
+        switch pacer.reserve(job.target) {
+        case .now: break
+        case .after(let wait): try? await Task.sleep(for: wait)
+        case .later(let wait):
+            // Over its rate limit for more than a moment: back to the database, due when a slot frees,
+            // so a backlog never sits leased in memory (where its lease could run out).
+            let due = clock.now.addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+            do {
+                try await database.write { tx in try DeliveryStore.postpone(tx, id: job.delivery.id, until: due) }
+                return due
+            } catch {
+                logger.warning("webhook delivery \(job.delivery.id): could not be put back; it is sent when its lease ends: \(error)")
+                return nil
+            }
+        }
         let body: [UInt8]
         do { body = try Self.body(of: job.event) } catch {
             logger.error("webhook delivery \(job.delivery.id): the event cannot be written: \(error)")

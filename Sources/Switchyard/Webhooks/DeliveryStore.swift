@@ -45,6 +45,15 @@ enum DeliveryStore {
         ).map(delivery(from:))
     }
 
+    /// A leased delivery given back unsent, due at `until` (a rate limit's next free slot).
+    static func postpone(_ tx: SQLTx, id: String, until: Date) throws {
+        try tx.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = NULL WHERE id = ? AND status = 'pending'",
+            until,
+            id
+        )
+    }
+
     /// Whether the endpoint has a delivery under way, for FIFO fan-out.
     static func hasPending(_ tx: SQLTx, endpointID: String) throws -> Bool {
         try tx.queryOne("SELECT 1 AS one FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' LIMIT 1", endpointID) != nil

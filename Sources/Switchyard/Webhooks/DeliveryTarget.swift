@@ -76,16 +76,25 @@ final class DeliveryTargets: Sendable {
 /// Spaces one endpoint's deliveries `1/rate_limit` seconds apart in this process.
 final class DeliveryPacer: Sendable {
     private let next = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    /// Longer waits are not spent holding a leased delivery in memory: it is put back, due then.
+    static let longestWait = Duration.seconds(1)
 
-    func wait(_ target: DeliveryTarget) async {
-        guard let rate = target.rateLimit, rate > 0 else { return }
+    enum Turn {
+        case now
+        case after(Duration)
+        /// Not within `longestWait`: the endpoint's next free slot is this far away.
+        case later(Duration)
+    }
+
+    func reserve(_ target: DeliveryTarget) -> Turn {
+        guard let rate = target.rateLimit, rate > 0 else { return .now }
         let spacing = Duration.nanoseconds(1_000_000_000 / Int64(rate))
         let now = ContinuousClock.now
-        let slot = next.withLockedValue { next in
+        return next.withLockedValue { next in
             let slot = max(now, next[target.id] ?? now)
+            guard slot - now <= Self.longestWait else { return .later(slot - now) }
             next[target.id] = slot + spacing
-            return slot
+            return slot > now ? .after(slot - now) : .now
         }
-        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
     }
 }

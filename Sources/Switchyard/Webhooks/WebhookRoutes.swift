@@ -42,7 +42,7 @@ struct WebhookRoutes {
                 try webhooks.create(tx, input, workspaceID: workspaceID, by: principal, audit: caller.audit).jsonText
             }
         )
-        return Response.json(status: answer.status, body: answer.body)
+        return Response.json(status: answer.status, body: try await webhooks.withSecret(answer.body, workspaceID: workspaceID))
     }
 
     @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {

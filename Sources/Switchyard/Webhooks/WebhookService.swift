@@ -71,7 +71,9 @@ public final class WebhookService: Sendable {
         _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
     }
 
-    /// Creates an endpoint (`checkURL` first); answers it with its signing secret.
+    /// Creates an endpoint (`checkURL` first) and answers it, without its secret: the answer is
+    /// what an `Idempotency-Key` stores, in plain text, and the secret stays sealed
+    /// (`withSecret` adds it to the 201).
     func create(_ tx: SQLTx, _ input: CreateEndpointInput, workspaceID: String, by principal: Principal, audit: AuditContext) throws -> JSONValue {
         let now = clock.now
         let subscriptions = try subscriptions(tx, input.subscriptions, workspaceID: workspaceID)
@@ -100,9 +102,17 @@ public final class WebhookService: Sendable {
         try FanOutStore.ensureCursor(tx, events: events)
         try EndpointStore.insert(tx, endpoint, secret: try sealer.seal(secret), secretHeaders: try sealedHeaders(fields.secretHeaders))
         try record(tx, "webhook.created", endpoint, by: principal, audit: audit, detail: "url \(endpoint.url)")
-        guard case .object(var answer) = endpoint.json else { return endpoint.json }
-        answer["secret"] = .string(secret)
-        return .object(answer)
+        return endpoint.json
+    }
+
+    /// The creation answer with the endpoint's signing secret, for the 201 and its replays: the
+    /// caller made the endpoint, or repeated the request with the same key.
+    func withSecret(_ answer: String, workspaceID: String) async throws -> String {
+        guard case .object(var object) = try JSONValue.parse(text: answer), let id = object["id"]?.stringValue else { return answer }
+        let sealed = try await database.read { tx in try EndpointStore.row(tx, id: id, workspaceID: workspaceID)?.secret }
+        guard let sealed else { return answer }
+        object["secret"] = .string(try sealer.open(sealed))
+        return JSONValue.object(object).jsonText
     }
 
     public func list(caller: Caller, workspaceID: String, status: Endpoint.Status?, after: String?, limit: Int) async throws -> [Endpoint] {

@@ -19,31 +19,49 @@ enum TestDatabase {
     /// Opens a fresh, migrated database, runs `body`, and removes the database afterwards.
     static func with<T>(poolSize: Int = 4, migrate: Bool = true, _ body: (Database) async throws -> T) async throws -> T {
         let (url, cleanup) = try await fresh(poolSize: poolSize)
-        let database = try await Database.open(url, logger: logger)
-        if migrate { try await Migrator.migrate(database) }
+        let database: Database
         do {
-            let result = try await body(database)
-            await database.close()
-            try await cleanup()
-            return result
+            database = try await Database.open(url, logger: logger)
+        } catch {
+            try? await cleanup()
+            throw error
+        }
+        let result: T
+        do {
+            if migrate { try await Migrator.migrate(database) }
+            result = try await body(database)
         } catch {
             await database.close()
             try? await cleanup()
             throw error
         }
+        await database.close()
+        try await cleanup()
+        return result
     }
 
     static func fresh(poolSize: Int = 4) async throws -> (DatabaseURL, @Sendable () async throws -> Void) {
         if let base = postgresURL {
             let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
             let admin = try await Database.open(try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=1"), logger: logger)
-            try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
+            // Closed on every path: postgres-nio asserts (and takes the whole test run down) when
+            // a connection is dropped unclosed.
+            do {
+                try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
+            } catch {
+                await admin.close()
+                throw error
+            }
             let url = try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=\(poolSize)&search_path=\(schema)")
             return (
                 url,
                 {
-                    try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") }
+                    // The schemas live in a throwaway cluster: one left behind by a slow drop costs
+                    // nothing, an unclosed connection crashes.
+                    var failure: (any Error)?
+                    do { try await admin.write { tx in try tx.execute("DROP SCHEMA \(schema) CASCADE") } } catch { failure = error }
                     await admin.close()
+                    if let failure { throw failure }
                 }
             )
         }

@@ -129,8 +129,9 @@ struct WebhookDeliveryTests {
 
             // Events while disabled are recorded as failed; re-enabled, recover sends them.
             try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
-            try await app.deliver(until: failing, has: 3)
+            try await app.runWorker { try await app.deliveries(failingID, "?status=failed").count == 4 }
             #expect(try await app.deliveries(failingID, "?status=failed").count == 4)
+            #expect(failing.requests.count == 3, "nothing is sent to a disabled endpoint")
             failing.behaviour = .noContent
             let patched = try await app.request(.patch, "\(app.webhooksPath)/\(failingID)", token: app.ownerToken, json: #"{"status": "active"}"#)
             #expect(patched["status"] as? String == "active")
@@ -210,6 +211,33 @@ struct WebhookDeliveryTests {
             try await app.request(.post, "\(app.webhooksPath)/\(id)/ping", token: app.ownerToken)
             let later = try #require(receiver.requests.last)
             #expect(verifySignature(later, secret: new) && !verifySignature(later, secret: old))
+        }
+    }
+
+    @Test("rate_limit spaces an endpoint's deliveries; a backlog waits in the database, not leased in memory")
+    func rateLimit() async throws {
+        try await TestApp.runWithWebhooks { app in
+            let receiver = try await LoopbackReceiver.start()
+            defer { receiver.stopLater() }
+            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "rate_limit": 4, "subscriptions": [{"events": ["*"]}]}"#)
+            for _ in 0..<10 {
+                try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
+            }
+            let started = ContinuousClock.now
+            try await app.runWorker { receiver.requests.count >= 5 }
+            // Four a second: the fifth goes 1 s after the first; what is further off is put back.
+            #expect(ContinuousClock.now - started >= .milliseconds(900))
+            #expect(try await !app.deliveries(id, "?status=pending").isEmpty, "the rest wait their turn")
+            let leased = try await app.database.read { tx in
+                try tx.queryOne("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending' AND leased_until IS NOT NULL")?.int("n")
+            }
+            #expect(leased == 0, "postponed deliveries hold no lease")
+            for _ in 0..<10 where receiver.requests.count < 10 {
+                app.clock.advance(by: 5)
+                _ = try await app.services.deliveryWorker.runDue()
+            }
+            #expect(receiver.requests.count == 10)
+            #expect(try await app.deliveries(id, "?status=succeeded").count == 10)
         }
     }
 }

@@ -47,6 +47,15 @@ extension TestApp {
         #expect(receiver.requests.count == count, sourceLocation: sourceLocation)
     }
 
+    /// Runs the delivery worker until `done` holds (or 10 s pass): for outcomes other than a request
+    /// arriving, such as a delivery recorded as failed.
+    func runWorker(until done: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !done(), ContinuousClock.now < deadline {
+            if try await services.deliveryWorker.runDue() == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
     func deliveries(_ endpointID: String, _ query: String = "") async throws -> [[String: Any]] {
         let page = try await request(.get, "\(webhooksPath)/\(endpointID)/deliveries\(query)", token: ownerToken)
         return try #require(page["data"] as? [[String: Any]], "\(page.body)")
