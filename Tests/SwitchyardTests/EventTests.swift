@@ -7,6 +7,33 @@ import Testing
 
 @Suite("Events")
 struct EventTests {
+    @Test("an event written by hand is byte for byte what JSONEncoder writes, optional members present or not")
+    func handWrittenJSON() throws {
+        let at = Date(timeIntervalSince1970: 1_790_000_000.123)
+        let bare = Event(
+            id: "evt_01M8S2H4WBEERMN4QWXMEJ5G4P",
+            workspaceId: "ws_01M8S2H4WBEERMN4QWXMEJ5G4Q",
+            type: "invoice.paid",
+            objectType: nil,
+            recordId: nil,
+            data: .object(["amount": .double(612.4), "Lines": .array([.int(1), .null, .string("é\u{1}\"/")])]),
+            changedFields: nil,
+            actor: .init(type: "system", id: nil),
+            createdBy: nil,
+            occurredAt: at
+        )
+        var full = bare
+        full.type = "work_order.updated"
+        full.objectType = "work_order"
+        full.recordId = "rec_01M8S2H4WBEERMN4QWXMEJ5G4R"
+        full.changedFields = ["status": .string("open"), "nte": .null]
+        full.actor = .init(type: "api_token", id: "tok_01M8S2H4WBEERMN4QWXMEJ5G4S")
+        full.createdBy = .init(type: "user", id: nil)
+        for event in [bare, full] {
+            #expect(event.jsonText == (try JSONCoding.encodeText(event)))
+        }
+    }
+
     @Test("a host event may not take the name of a record change of an existing object type")
     func recordEventNamesReserved() async throws {
         try await TestApp.run { app in

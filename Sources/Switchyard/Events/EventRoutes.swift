@@ -31,7 +31,7 @@ struct EventRoutes {
             fingerprint: input.idempotencyFingerprint,
             authorize: { tx, principal in try events.authorizePost(tx, input, workspaceID: workspaceID, by: principal) },
             create: { tx, principal, _ in
-                try JSONCoding.encodeText(try events.post(tx, input, workspaceID: workspaceID, by: principal, audit: caller.audit))
+                try events.post(tx, input, workspaceID: workspaceID, by: principal, audit: caller.audit).jsonText
             }
         )
         events.didCommitPost(input, workspaceID: workspaceID)

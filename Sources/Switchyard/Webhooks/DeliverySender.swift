@@ -30,8 +30,8 @@ struct DeliverySender: Sendable {
         Array("{\"data\":\(data),\"timestamp\":\"\(RFC3339.format(timestamp))\",\"type\":\(JSONValue.string(type).jsonText)}".utf8)
     }
 
-    static func body(of event: Event) throws -> [UInt8] {
-        body(type: event.type, timestamp: event.occurredAt, data: try JSONCoding.encodeText(event))
+    static func body(of event: Event) -> [UInt8] {
+        body(type: event.type, timestamp: event.occurredAt, data: event.jsonText)
     }
 
     /// Signs and sends one request; never throws: a failure is an attempt with its error.
@@ -114,11 +114,7 @@ struct DeliverySender: Sendable {
                 return nil
             }
         }
-        let body: [UInt8]
-        do { body = try Self.body(of: job.event) } catch {
-            logger.error("webhook delivery \(job.delivery.id): the event cannot be written: \(error)")
-            return nil
-        }
+        let body = Self.body(of: job.event)
         let (attempt, retryAfter) = await attempt(
             target: job.target,
             messageID: job.event.id,
