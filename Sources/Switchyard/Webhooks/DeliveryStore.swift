@@ -75,6 +75,16 @@ enum DeliveryStore {
         )
     }
 
+    /// Every delivery of the endpoint waiting for a FIFO turn becomes due.
+    static func releaseWaiting(_ tx: SQLTx, endpointID: String, now: Date) throws {
+        try tx.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NULL",
+            now,
+            now,
+            endpointID
+        )
+    }
+
     /// The outcome of an attempt: `status` pending with `nextAttemptAt` for a retry. Answers
     /// false when the delivery is gone (its endpoint deleted) or finished already.
     static func record(

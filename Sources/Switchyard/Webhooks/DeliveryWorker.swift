@@ -77,7 +77,7 @@ public final class DeliveryWorker: Service, Sendable {
             group.addTask {
                 while !Self.stopping {
                     await self.recordPending()
-                    try? await Task.sleep(for: .seconds(10))
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(10)) }
                 }
             }
             var recheck = false

@@ -155,7 +155,10 @@ public final class WebhookService: Sendable {
             set(\.alertEmails, fields.alertEmails, "alert_emails")
             set(\.headers, fields.headers, "headers")
             set(\.rateLimit, fields.rateLimit, "rate_limit")
+            let wasFIFO = endpoint.fifo
             set(\.fifo, fields.fifo, "ordering")
+            // No longer one at a time: what waited for its turn is due now.
+            if wasFIFO, !endpoint.fifo { try DeliveryStore.releaseWaiting(tx, endpointID: id, now: now) }
             if let secretHeaders = fields.secretHeaders {
                 endpoint.secretHeaderNames = secretHeaders.keys.sorted()
                 changed.append("secret_headers")

@@ -172,6 +172,18 @@ struct WebhookDeliveryTests {
             try await app.deliver(until: receiver, has: 5)
             #expect(receiver.requests.map { $0.header("webhook-id") ?? "" } == [posted[0]] + posted)
             #expect(try await app.deliveries(id, "?status=succeeded").count == 4)
+
+            // Turned off while deliveries wait their turn: they all go.
+            receiver.behaviour = .status(500)
+            for _ in 0..<3 {
+                try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
+            }
+            try await app.deliver(until: receiver, has: 6)
+            receiver.behaviour = .noContent
+            let patched = try await app.request(.patch, "\(app.webhooksPath)/\(id)", token: app.ownerToken, json: #"{"ordering": null}"#)
+            #expect(patched["ordering"] is NSNull)
+            try await app.deliver(until: receiver, has: 8)
+            #expect(try await app.deliveries(id, "?status=pending").count == 1, "the first is still waiting for its retry")
         }
     }
 
