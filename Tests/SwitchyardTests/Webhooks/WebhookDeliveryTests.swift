@@ -54,6 +54,13 @@ struct WebhookDeliveryTests {
             #expect(!shown.body.contains("s3cr3t"))
             let activity = try await app.request(.get, "/v1/activity?limit=200", token: app.ownerToken)
             #expect(!activity.body.contains("s3cr3t") && !activity.body.contains(secret))
+            let metrics = try await app.request(.get, "/metrics").body
+            for name in [
+                "switchyard_webhook_deliveries_total", "switchyard_webhook_attempts_total", "switchyard_webhook_attempt_duration_seconds",
+                "switchyard_webhook_delivery_latency_seconds",
+            ] {
+                #expect(metrics.contains(name), "\(name) in /metrics")
+            }
         }
     }
 
