@@ -108,7 +108,8 @@ struct OutboundHTTPTests {
         let url = "http://rebind.test:\(receiver.port)/hook"
         #expect(try await client.send(OutboundRequest(url: url)).status == 204)
         answer.withLockedValue { $0 = ["127.0.0.1", "10.0.0.7"] }
-        try await Task.sleep(for: .milliseconds(700))
+        // Past twice the lifetime: an older resolution is not even used while a new one runs.
+        try await Task.sleep(for: .milliseconds(1200))
         let failure = await Self.failure(of: OutboundRequest(url: url), with: client)
         #expect(failure?.kind == .blocked)
         #expect(failure?.description == "rebind.test resolves to 10.0.0.7, which is not an allowed target (a private network address)")

@@ -71,7 +71,7 @@ struct ProblemMiddleware: RouterMiddleware {
     private func log(_ request: Request, status: HTTPResponse.Status, since start: ContinuousClock.Instant, context: Context) {
         guard context.logger.logLevel <= .info else { return }
         let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = elapsed.timeInterval * 1000
         context.logger.info(
             "request",
             metadata: [

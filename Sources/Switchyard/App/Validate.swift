@@ -45,6 +45,16 @@ public enum Validate {
         return limit
     }
 
+    /// A query parameter naming one of an enum's cases (`status=failed`); absent is nil.
+    public static func choice<T: RawRepresentable & CaseIterable>(_ value: String?, field: String) throws -> T? where T.RawValue == String {
+        guard let value else { return nil }
+        guard let choice = T(rawValue: value) else {
+            let names = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw APIError.validation("`\(field)` must be one of \(names).", field: field)
+        }
+        return choice
+    }
+
     /// A boolean query parameter: `true`/`1` or `false`/`0`; absent is false.
     public static func flag(_ value: String?, name: String) throws -> Bool {
         switch value {

@@ -19,3 +19,8 @@ public final class ManualClock: WallClock {
     public var now: Date { current.withLockedValue { $0 } }
     public func advance(by seconds: TimeInterval) { current.withLockedValue { $0 += seconds } }
 }
+
+extension Duration {
+    /// In seconds, for `Date` arithmetic.
+    public var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -3,7 +3,7 @@ import Foundation
 /// A message in the outbox. `queued` until the mail sender hands it to SMTP (`sent`) or, with no
 /// SMTP server configured, logs it (`logged`); `failed` after the last retry.
 public struct MailMessage: Codable, Sendable {
-    public enum Status: String, Codable, Sendable { case queued, sent, logged, failed }
+    public enum Status: String, Codable, Sendable, CaseIterable { case queued, sent, logged, failed }
 
     public var id: String
     public var recipient: String

@@ -16,13 +16,7 @@ struct MailRoutes {
         let principal = try await authenticator.principal(context)
         try principal.require(Role.userManagers, to: "read the outbox")
         try principal.requireOrganizationWide(to: "read the outbox")
-        var status: MailMessage.Status?
-        if let value = request.query("status") {
-            guard let parsed = MailMessage.Status(rawValue: value) else {
-                throw APIError.validation("`status` must be one of queued, sent, logged, failed.", field: "status")
-            }
-            status = parsed
-        }
+        let status: MailMessage.Status? = try Validate.choice(request.query("status"), field: "status")
         let limit = try Validate.limit(request.query("limit"))
         return Page(try await mail.list(status: status, after: request.query("after"), limit: limit), limit: limit, cursor: \.id)
     }

@@ -105,7 +105,7 @@ struct DeliverySender: Sendable {
         case .later(let wait):
             // Over its rate limit for more than a moment: back to the database, due when a slot frees,
             // so a backlog never sits leased in memory (where its lease could run out).
-            let due = clock.now.addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+            let due = clock.now.addingTimeInterval(wait.timeInterval)
             do {
                 try await database.write { tx in try DeliveryStore.postpone(tx, id: job.delivery.id, until: due) }
                 return due
@@ -140,7 +140,7 @@ struct DeliverySender: Sendable {
         let status: Delivery.Status = attempt.succeeded ? .succeeded : (next == nil ? .failed : .pending)
         let target = job.target
         try await database.write { tx in
-            if target.fifo { _ = try tx.queryOne("SELECT id FROM webhook_endpoints WHERE id = ?\(tx.dialect.forUpdate)", target.id) }
+            if target.fifo { try EndpointStore.lock(tx, id: target.id) }
             guard
                 try DeliveryStore.record(
                     tx,

@@ -124,8 +124,9 @@ public final class DeliveryWorker: Service, Sendable {
     private func shouldClaim() -> Bool {
         let now = clock.now
         return state.withLockedValue { state in
-            let interval = Double(pollInterval.components.seconds) + Double(pollInterval.components.attoseconds) / 1e18
-            guard state.earliestDue.map({ $0 <= now }) ?? false || now.timeIntervalSince(state.lastClaim) >= interval else { return false }
+            guard state.earliestDue.map({ $0 <= now }) ?? false || now.timeIntervalSince(state.lastClaim) >= pollInterval.timeInterval else {
+                return false
+            }
             state.lastClaim = now
             state.earliestDue = nil
             return true

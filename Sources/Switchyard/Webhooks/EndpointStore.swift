@@ -70,6 +70,12 @@ enum EndpointStore {
         try tx.queryOne("SELECT * FROM webhook_endpoints WHERE id = ?", id).map(row(from:))
     }
 
+    /// Locks the endpoint's row until the transaction ends (PostgreSQL; SQLite's writer already
+    /// serialises): FIFO fan-out and FIFO results take it, so neither misses the other's turn.
+    static func lock(_ tx: SQLTx, id: String) throws {
+        _ = try tx.queryOne("SELECT id FROM webhook_endpoints WHERE id = ?\(tx.dialect.forUpdate)", id)
+    }
+
     static func list(_ tx: SQLTx, workspaceID: String, status: Endpoint.Status?, after: String?, limit: Int) throws -> [Endpoint] {
         var sql = "SELECT * FROM webhook_endpoints WHERE workspace_id = ?"
         var arguments: [SQLValue] = [.text(workspaceID)]

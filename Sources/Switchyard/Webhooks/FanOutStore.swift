@@ -32,7 +32,7 @@ enum FanOutStore {
     /// Whether a FIFO endpoint has a delivery under way; its row is locked first, so on PostgreSQL
     /// a result being recorded for it (which locks it too) is seen, not raced.
     static func fifoBusy(_ tx: SQLTx, endpointID: String) throws -> Bool {
-        _ = try tx.queryOne("SELECT id FROM webhook_endpoints WHERE id = ?\(tx.dialect.forUpdate)", endpointID)
+        try EndpointStore.lock(tx, id: endpointID)
         return try DeliveryStore.hasPending(tx, endpointID: endpointID)
     }
 }

@@ -30,7 +30,7 @@ struct WebhookRoutes {
         let input = try await request.decodeBody(CreateEndpointInput.self, limit: maximumBodySize)
         let workspaceID = try context.parameters.require("workspace_id")
         let webhooks = webhooks
-        _ = try await webhooks.checkURL(input.url)
+        try await webhooks.checkURL(input.url)
         let answer = try await authenticator.createOnce(
             caller,
             key: key,
@@ -45,14 +45,9 @@ struct WebhookRoutes {
         return Response.json(status: answer.status, body: try await webhooks.withSecret(answer.body, workspaceID: workspaceID))
     }
 
-    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: AppRequestContext) async throws -> Page<JSONValue> {
         let limit = try Validate.limit(request.query("limit"))
-        let status = try request.query("status").map { text in
-            guard let status = Endpoint.Status(rawValue: text) else {
-                throw APIError.validation("`status` must be active, inactive or disabled.", field: "status")
-            }
-            return status
-        }
+        let status: Endpoint.Status? = try Validate.choice(request.query("status"), field: "status")
         let endpoints = try await webhooks.list(
             caller: try context.caller(),
             workspaceID: try context.parameters.require("workspace_id"),
@@ -60,7 +55,7 @@ struct WebhookRoutes {
             after: request.query("after"),
             limit: limit
         )
-        return Self.page(endpoints.map(\.json), limit: limit, cursor: endpoints.last?.id)
+        return Page(endpoints.map(\.json), limit: limit, cursor: Self.id)
     }
 
     @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -119,15 +114,10 @@ struct WebhookRoutes {
         return Self.json(.object(["deliveries": .int(Int64(count))]), status: 202)
     }
 
-    @Sendable func deliveries(_ request: Request, context: AppRequestContext) async throws -> Response {
+    @Sendable func deliveries(_ request: Request, context: AppRequestContext) async throws -> Page<JSONValue> {
         let (workspaceID, id) = try Self.ids(context)
         let limit = try Validate.limit(request.query("limit"))
-        let status = try request.query("status").map { text in
-            guard let status = Delivery.Status(rawValue: text) else {
-                throw APIError.validation("`status` must be pending, succeeded or failed.", field: "status")
-            }
-            return status
-        }
+        let status: Delivery.Status? = try Validate.choice(request.query("status"), field: "status")
         let deliveries = try await webhooks.deliveries(
             caller: try context.caller(),
             workspaceID: workspaceID,
@@ -136,7 +126,7 @@ struct WebhookRoutes {
             after: request.query("after"),
             limit: limit
         )
-        return Self.page(deliveries.map(\.json), limit: limit, cursor: deliveries.last?.id)
+        return Page(deliveries.map(\.json), limit: limit, cursor: Self.id)
     }
 
     @Sendable func attempts(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -159,8 +149,6 @@ struct WebhookRoutes {
 
     static func json(_ value: JSONValue, status: Int = 200) -> Response { Response.json(status: status, body: value.jsonText) }
 
-    /// `{"data": [...], "next_after": …}` as `Page` writes it.
-    static func page(_ items: [JSONValue], limit: Int, cursor: String?) -> Response {
-        json(.object(["data": .array(items), "next_after": items.count == limit ? cursor.map(JSONValue.string) ?? .null : .null]))
-    }
+    /// The id of an item rendered as JSON, for `Page`'s `next_after`.
+    static func id(_ item: JSONValue) -> String { item.objectValue?["id"]?.stringValue ?? "" }
 }

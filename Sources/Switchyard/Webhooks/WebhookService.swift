@@ -53,7 +53,7 @@ public final class WebhookService: Sendable {
 
     /// A target URL as creation and updates accept it: http(s) with a host, and no address the
     /// operator has not allowed (checked again for every address at each connection).
-    public func checkURL(_ url: String) async throws -> String {
+    public func checkURL(_ url: String) async throws {
         guard url.count <= 2000 else { throw APIError.validation("`url` must be at most 2000 characters.", field: "url") }
         if let problem = await outbound.targetGuard.validateResolving(url: url) {
             throw APIError(
@@ -62,7 +62,6 @@ public final class WebhookService: Sendable {
                 field: "url"
             )
         }
-        return url
     }
 
     /// Who may change webhooks in the workspace: in the caller's transaction.
@@ -134,7 +133,7 @@ public final class WebhookService: Sendable {
 
     public func update(caller: Caller, workspaceID: String, id: String, _ input: UpdateEndpointInput) async throws -> Endpoint {
         let fields = input.fields
-        if let url = fields.url { _ = try await checkURL(url) }
+        if let url = fields.url { try await checkURL(url) }
         let now = clock.now
         let sealed = try fields.secretHeaders.map { try sealedHeaders($0) }
         let endpoint = try await authenticator.write(caller) { [self] tx, principal in
