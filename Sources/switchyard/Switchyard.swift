@@ -116,6 +116,11 @@ struct Serve: AsyncParsableCommand {
             "Days events stay in the log once every webhook delivery of theirs is finished; 0 keeps them forever (env SWITCHYARD_EVENT_RETENTION_DAYS; default 0)"
     )
     var eventRetentionDays: Int?
+    @Option(
+        help:
+            "API calls per second an app may make, bursts of twice that; an app's own rate_limit overrides it (env SWITCHYARD_APP_RATE_LIMIT; default 100)"
+    )
+    var appRateLimit: Int?
 
     /// A retention setting: 0 (keep forever) to 100 years.
     private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
@@ -154,6 +159,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let days = try retentionDays(activityRetentionDays, "ACTIVITY_RETENTION_DAYS", "--activity-retention-days") {
             configuration.activityRetentionDays = days == 0 ? nil : days
+        }
+        if let rate = try common.number(appRateLimit, "APP_RATE_LIMIT") {
+            guard (1...1_000_000).contains(rate) else { throw ValidationError("--app-rate-limit must be from 1 to 1000000 requests per second") }
+            configuration.appRateLimit = Double(rate)
         }
         if let days = try retentionDays(eventRetentionDays, "EVENT_RETENTION_DAYS", "--event-retention-days") {
             configuration.eventRetentionDays = days == 0 ? nil : days

@@ -6,13 +6,14 @@ import Foundation
 public enum ActivityCSV {
     public static let header = [
         "id", "occurred_at", "actor_type", "actor_id", "actor_label", "action", "target_type",
-        "target_id", "workspace_id", "app_id", "ip", "outcome", "detail", "request_id",
+        "target_id", "target_label", "workspace_id", "workspace_name", "app_id", "ip", "outcome", "detail", "request_id",
     ]
 
     public static func row(_ entry: ActivityEntry) -> String {
         line([
             entry.id, RFC3339.format(entry.occurredAt), entry.actorType, entry.actorId, entry.actorLabel, entry.action,
-            entry.targetType, entry.targetId, entry.workspaceId, entry.appId, entry.ip, entry.outcome.rawValue,
+            entry.targetType, entry.targetId, entry.targetLabel, entry.workspaceId, entry.workspaceName, entry.appId, entry.ip,
+            entry.outcome.rawValue,
             entry.detail, entry.requestId,
         ])
     }

@@ -12,7 +12,11 @@ public struct ActivityEntry: Codable, Sendable, Equatable {
     public var action: String
     public var targetType: String?
     public var targetId: String?
+    /// What the target was called when the entry was written (an app's, endpoint's name).
+    public var targetLabel: String?
     public var workspaceId: String?
+    /// The workspace's name when the entry was written.
+    public var workspaceName: String?
     public var appId: String?
     public var ip: String?
     public var outcome: Outcome
@@ -25,6 +29,8 @@ public struct ActivityFilter: Sendable {
     public var actorID: String?
     public var workspaceID: String?
     public var targetID: String?
+    /// Entries about an app: made by it, or by anyone to it.
+    public var appID: String?
     public var outcome: ActivityEntry.Outcome?
     public var since: Date?
     public var until: Date?
@@ -36,6 +42,7 @@ public struct ActivityFilter: Sendable {
         actorID: String? = nil,
         workspaceID: String? = nil,
         targetID: String? = nil,
+        appID: String? = nil,
         outcome: ActivityEntry.Outcome? = nil,
         since: Date? = nil,
         until: Date? = nil,
@@ -46,6 +53,7 @@ public struct ActivityFilter: Sendable {
         self.actorID = actorID
         self.workspaceID = workspaceID
         self.targetID = targetID
+        self.appID = appID
         self.outcome = outcome
         self.since = since
         self.until = until

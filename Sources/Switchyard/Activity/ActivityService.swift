@@ -16,6 +16,7 @@ public struct ActivityService: Sendable {
         action: String,
         targetType: String? = nil,
         targetID: String? = nil,
+        targetLabel: String? = nil,
         workspaceID: String? = nil,
         outcome: ActivityEntry.Outcome = .success,
         detail: String? = nil
@@ -32,7 +33,9 @@ public struct ActivityService: Sendable {
                 action: action,
                 targetType: targetType,
                 targetId: targetID,
+                targetLabel: targetLabel,
                 workspaceId: workspaceID,
+                workspaceName: nil,
                 appId: audit.appID,
                 ip: audit.ip,
                 outcome: outcome,

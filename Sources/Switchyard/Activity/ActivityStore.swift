@@ -15,8 +15,8 @@ enum ActivityStore {
         try tx.execute(
             """
             INSERT INTO activity_entries (id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
-                                          workspace_id, app_id, ip, outcome, detail, request_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                          target_label, workspace_id, workspace_name, app_id, ip, outcome, detail, request_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT name FROM workspaces WHERE id = ?)), ?, ?, ?, ?, ?)
             """,
             entry.id,
             entry.occurredAt,
@@ -26,6 +26,9 @@ enum ActivityStore {
             entry.action,
             entry.targetType,
             entry.targetId,
+            entry.targetLabel,
+            entry.workspaceId,
+            entry.workspaceName,
             entry.workspaceId,
             entry.appId,
             entry.ip,
@@ -74,6 +77,10 @@ enum ActivityStore {
         add("actor_id = ?", filter.actorID)
         add("workspace_id = ?", filter.workspaceID)
         add("target_id = ?", filter.targetID)
+        if let app = filter.appID {
+            conditions.append("(app_id = ? OR target_id = ?)")
+            arguments += [.text(app), .text(app)]
+        }
         add("outcome = ?", filter.outcome?.rawValue)
         add("occurred_at >= ?", filter.since)
         add("occurred_at < ?", filter.until)
@@ -90,7 +97,9 @@ enum ActivityStore {
                 action: try row.string("action"),
                 targetType: row.optionalString("target_type"),
                 targetId: row.optionalString("target_id"),
+                targetLabel: row.optionalString("target_label"),
                 workspaceId: row.optionalString("workspace_id"),
+                workspaceName: row.optionalString("workspace_name"),
                 appId: row.optionalString("app_id"),
                 ip: row.optionalString("ip"),
                 outcome: ActivityEntry.Outcome(rawValue: try row.string("outcome")) ?? .success,

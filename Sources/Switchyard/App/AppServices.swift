@@ -35,7 +35,7 @@ public struct AppServices: Sendable {
             database: database,
             clock: clock,
             activity: activity,
-            resolvers: [APITokenResolver(), SessionResolver()]
+            resolvers: [APITokenResolver(), AppTokenResolver(), SessionResolver()]
         )
         let passwords = Passwords(cost: configuration.bcryptCost)
         users = UserService(

@@ -39,6 +39,8 @@ public struct AppConfiguration: Sendable {
     /// Days an event stays in the log once its deliveries are finished; nil (the default) keeps
     /// the log whole.
     public var eventRetentionDays: Int?
+    /// API calls per second an app may make (bursts of twice that), unless its own `rate_limit` says otherwise.
+    public var appRateLimit: Double = 100
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),

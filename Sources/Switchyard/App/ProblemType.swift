@@ -32,6 +32,16 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let idempotencyKeyReused = ProblemType("idempotency-key-reused", "Idempotency key reused", .unprocessableContent)
     /// An `after` cursor naming an event that event retention removed from the log.
     public static let cursorExpired = ProblemType("cursor-expired", "Cursor expired", .gone)
+    /// A wrong one-time password for an app; the detail says how many tries are left.
+    public static let oneTimePasswordWrong = ProblemType("one-time-password-wrong", "Wrong one-time password", .unprocessableContent)
+    /// Five wrong tries locked the app's one-time password, or it expired: an admin resets it.
+    public static let oneTimePasswordUnusable = ProblemType("one-time-password-unusable", "One-time password unusable", .conflict)
+    /// Client secrets are given only to an app its developer verified.
+    public static let appNotVerified = ProblemType("app-not-verified", "App not verified", .conflict)
+    /// An invite or password-reset link that expired, was used, or was replaced by a newer one.
+    public static let linkExpired = ProblemType("link-expired", "Link expired", .gone)
+    /// An app over its rate limit; `Retry-After` says when the next call is allowed.
+    public static let rateLimited = ProblemType("rate-limited", "Rate limit exceeded", .tooManyRequests)
     public static let bodyTooLarge = ProblemType("body-too-large", "Request body too large", .contentTooLarge)
     public static let routeNotFound = ProblemType("route-not-found", "Not found", .notFound)
     public static let methodNotAllowed = ProblemType("method-not-allowed", "Method not allowed", .methodNotAllowed)
@@ -46,7 +56,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     /// Every constant above, in the order of docs/errors.md.
     public static let all: [ProblemType] = [
         .malformedRequest, .validationFailed, .blockedTarget, .unauthenticated, .forbidden, .crossSiteRequest, .notFound, .conflict,
-        .objectTypeLocked, .versionMismatch, .idempotencyKeyReused, .cursorExpired, .bodyTooLarge, .routeNotFound, .methodNotAllowed,
+        .objectTypeLocked, .versionMismatch, .idempotencyKeyReused, .cursorExpired, .oneTimePasswordWrong, .oneTimePasswordUnusable,
+        .appNotVerified, .linkExpired, .rateLimited, .bodyTooLarge, .routeNotFound, .methodNotAllowed,
         .tooManyAttempts, .httpBadRequest, .databaseUnavailable, .internalError,
     ]
 }

@@ -11,6 +11,8 @@ import Glibc
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var credentials: Credentials?
+    /// Set by the app middleware for calls with an app access token: which app it turned out to be.
+    public var appCall: AppCallNote?
     /// Hummingbird's `id`, formatted once: every answer carries it (`X-Request-Id`), and `id`
     /// formats it anew on each use.
     public private(set) var requestID = ""

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// What a request presented, read without I/O by its route group's `AuthenticationMiddleware`.
 public enum Credentials: Sendable, Equatable {
@@ -13,6 +14,36 @@ public struct Caller: Sendable {
     public var credentials: Credentials
     /// Where the request came from, for activity entries; the actor is filled in once resolved.
     public var audit: AuditContext
+    /// Told which app made the call once its token is resolved, for the app's rate limit and its
+    /// `app.request` activity entry (the route group's app middleware reads it after the answer).
+    public var appCall: AppCallNote?
+
+    public init(credentials: Credentials, audit: AuditContext, appCall: AppCallNote? = nil) {
+        self.credentials = credentials
+        self.audit = audit
+        self.appCall = appCall
+    }
+}
+
+/// Which app a request turned out to come from, written by the authenticator and read by the
+/// middleware that wrapped the request: request contexts are values, so this box carries the
+/// answer back out.
+public final class AppCallNote: Sendable {
+    private let box = NIOLockedValueBox<(app: AppPrincipal?, workspaceID: String?)>((nil, nil))
+
+    public init() {}
+
+    public var app: AppPrincipal? { box.withLockedValue { $0.app } }
+    public var workspaceID: String? { box.withLockedValue { $0.workspaceID } }
+
+    func note(_ app: AppPrincipal) {
+        box.withLockedValue { $0.app = app }
+    }
+
+    /// The workspace the call was about, when a service knows it.
+    public func note(workspaceID: String) {
+        box.withLockedValue { $0.workspaceID = workspaceID }
+    }
 }
 
 /// The outcome of looking credentials up, decided inside a read transaction; the authenticator
@@ -65,7 +96,10 @@ public final class Authenticator: Sendable {
             switch credentials {
             case .session: return .anonymous
             case .bearer:
-                return .refused(reason: "malformed token", detail: "The token is not a Switchyard API token (sy_live_… or sy_test_…).")
+                return .refused(
+                    reason: "malformed token",
+                    detail: "The token is not a Switchyard API token (sy_live_…, sy_test_…) or app access token (sya_live_…, sya_test_…)."
+                )
             }
         }
         return try resolver.resolve(tx, credentials, now: now)
@@ -73,7 +107,9 @@ public final class Authenticator: Sendable {
 
     /// Records a refusal (with at most a token's last four characters) and notes a credential's last
     /// use; called after `authenticate`, outside its read.
-    func settle(_ authentication: Authentication, audit: AuditContext) async throws {
+    func settle(_ authentication: Authentication, caller: Caller) async throws {
+        let audit = caller.audit
+        if case .principal(.app(let app), _) = authentication { caller.appCall?.note(app) }
         switch authentication {
         case .refused(let reason, _):
             try await activity.recordFailure(audit, action: "api_token.rejected", detail: reason, flood: true)
@@ -90,7 +126,7 @@ public final class Authenticator: Sendable {
     public func principal(_ caller: Caller) async throws -> Principal {
         let now = clock.now
         let authentication = try await database.read { [self] tx in try authenticate(tx, caller.credentials, now: now) }
-        try await settle(authentication, audit: caller.audit)
+        try await settle(authentication, caller: caller)
         return try authentication.require()
     }
 
@@ -102,7 +138,7 @@ public final class Authenticator: Sendable {
             guard case .principal(let principal, _) = authentication else { return (authentication, nil) }
             do { return (authentication, .success(try body(tx, principal))) } catch { return (authentication, .failure(error)) }
         }
-        try await settle(authentication, audit: caller.audit)
+        try await settle(authentication, caller: caller)
         _ = try authentication.require()
         guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
         return try result.get()
@@ -118,7 +154,7 @@ public final class Authenticator: Sendable {
             try noteUse?(tx, now)
             return (.principal(principal, noteUse: nil), try body(tx, principal))
         }
-        try await settle(authentication, audit: caller.audit)
+        try await settle(authentication, caller: caller)
         _ = try authentication.require()
         guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
         return result

@@ -12,7 +12,7 @@ extension AppRequestContext {
     /// The caller as the route group's authentication read them, not yet looked up.
     func caller() throws -> Caller {
         guard let credentials else { throw APIError.unauthenticated(Authentication.signInHint) }
-        return Caller(credentials: credentials, audit: audit())
+        return Caller(credentials: credentials, audit: audit(), appCall: appCall)
     }
 }
 

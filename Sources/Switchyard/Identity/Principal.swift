@@ -70,6 +70,24 @@ public enum Principal: Sendable {
         }
     }
 
+    /// Users need one of `roles`; an app needs the permission `permission` (`work_order:read`,
+    /// `events:read`…), which the 403 names.
+    public func require(_ roles: Set<Role>, or permission: String, to action: String) throws {
+        switch self {
+        case .user: try require(roles, to: action)
+        case .app(let app):
+            guard app.permissions.contains(permission) else {
+                throw APIError.forbidden("This app may not \(action): it lacks the permission `\(permission)`.")
+            }
+        }
+    }
+
+    /// Users who read the platform's data (not developers); apps pass, each action then asking
+    /// for its own permission.
+    public func requireReader(to action: String) throws {
+        if case .user = self { try require(Role.readers, to: action) }
+    }
+
     /// The user behind the call, or 403 for an app: for what only people do (their own tokens,
     /// signing out).
     public func requireUser(to action: String) throws -> UserPrincipal {
@@ -80,6 +98,7 @@ public enum Principal: Sendable {
     /// 403 for a test credential or one limited to workspaces: what reaches the whole
     /// organization (users, the activity log, the outbox) needs an unrestricted live credential.
     public func requireOrganizationWide(to action: String) throws {
+        if case .app = self { throw APIError.forbidden("An app cannot \(action); only users can.") }
         if mode == .test {
             throw APIError.forbidden("A test token (sy_test_…) cannot \(action); use a live token.")
         }
@@ -94,6 +113,15 @@ public enum Principal: Sendable {
     }
 
     public func requireAccess(to workspaceID: String, mode workspaceMode: WorkspaceMode) throws {
+        if case .app(let app) = self {
+            if app.mode == .test && workspaceMode == .live {
+                throw APIError.forbidden("A test app reaches only sandbox workspaces; \(workspaceID) is live.")
+            }
+            if let allowed = app.workspaces, !allowed.contains(workspaceID) {
+                throw APIError.forbidden("The app \(app.name) is not granted the workspace \(workspaceID).")
+            }
+            return
+        }
         if mode == .test && workspaceMode == .live {
             throw APIError.forbidden("A test token (sy_test_…) reaches only sandbox workspaces; \(workspaceID) is live. Use a live token.")
         }
@@ -153,21 +181,38 @@ public struct TokenGrant: Sendable {
     public var expiresAt: Date?
 }
 
-/// An app calling with its access token.
+/// An app calling with its access token, as read with it: a change to the app's workspaces or
+/// permissions applies to its very next call.
 public struct AppPrincipal: Sendable {
     public var id: String
     public var name: String
     public var mode: TokenMode
     /// The workspaces the app may reach; nil is every workspace of its mode.
     public var workspaces: [String]?
-    /// The app's grants (`work_order:read`, `events:read`…).
+    /// The app's grants (`work_order:read`, `events:read`…), narrowed by the token's scope.
     public var permissions: Set<String>
+    /// The access token's id (`atk_…`).
+    public var tokenID: String
+    /// Requests per second of its API calls; nil is `--app-rate-limit`.
+    public var rateLimit: Double?
 
-    public init(id: String, name: String, mode: TokenMode, workspaces: [String]?, permissions: Set<String>) {
+    public init(
+        id: String,
+        name: String,
+        mode: TokenMode,
+        workspaces: [String]?,
+        permissions: Set<String>,
+        tokenID: String = "",
+        rateLimit: Double? = nil
+    ) {
         self.id = id
         self.name = name
         self.mode = mode
         self.workspaces = workspaces
         self.permissions = permissions
+        self.tokenID = tokenID
+        self.rateLimit = rateLimit
     }
+
+    public var grants: Grants { Grants(permissions) }
 }

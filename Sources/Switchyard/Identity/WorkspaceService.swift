@@ -36,7 +36,7 @@ public struct WorkspaceService: Sendable {
     }
 
     public func list(by principal: Principal, after: String?, limit: Int) async throws -> [Workspace] {
-        try principal.require(Role.readers, to: "list workspaces")
+        try principal.requireReader(to: "list workspaces")
         // Filtered in SQL, so a page is never cut short by workspaces the caller cannot see.
         let sandboxOnly = principal.mode == .test
         let ids = principal.workspaceLimit
@@ -53,7 +53,7 @@ public struct WorkspaceService: Sendable {
     /// The workspace, if it exists and the caller may reach it, in the caller's transaction:
     /// features call this first.
     public func workspace(_ tx: SQLTx, id: String, by principal: Principal) throws -> Workspace {
-        try principal.require(Role.readers, to: "use workspaces")
+        try principal.requireReader(to: "use workspaces")
         guard ID.isValid(id, prefix: "ws"), let workspace = try WorkspaceStore.workspace(tx, id: id) else {
             throw APIError.notFound("workspace", id)
         }
@@ -63,7 +63,7 @@ public struct WorkspaceService: Sendable {
 
     /// Whether the caller may use a workspace known to exist, for reads that found it by a join.
     public func requireAccess(_ principal: Principal, workspaceID: String, mode: WorkspaceMode) throws {
-        try principal.require(Role.readers, to: "use workspaces")
+        try principal.requireReader(to: "use workspaces")
         try principal.requireAccess(to: workspaceID, mode: mode)
     }
 

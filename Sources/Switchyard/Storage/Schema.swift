@@ -216,5 +216,67 @@ public enum Schema {
                 """
             ]
         ),
+        Migration(
+            11,
+            "apps and the user lifecycle",
+            [
+                // A user without a password yet (invited) has password_hash ''; bcrypt never matches it.
+                "ALTER TABLE users ADD COLUMN deactivated_at BIGINT",
+                // `console` or `portal`: a portal session never opens the console, nor the other way.
+                "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'console'",
+                // What an entry touched, as it was called then, so an exported log reads without lookups.
+                "ALTER TABLE activity_entries ADD COLUMN target_label TEXT",
+                "ALTER TABLE activity_entries ADD COLUMN workspace_name TEXT",
+                "CREATE INDEX activity_entries_app ON activity_entries (app_id, id)",
+                "CREATE INDEX activity_entries_target ON activity_entries (target_id, id)",
+                // `workspace_ids` is a JSON array, NULL for every workspace of the app's mode ("*");
+                // `permissions` a JSON array. The one-time password is kept as SHA-256 only.
+                """
+                CREATE TABLE apps (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL, description TEXT NOT NULL,
+                    category TEXT NOT NULL, access TEXT NOT NULL, mode TEXT NOT NULL, workspace_ids TEXT,
+                    permissions TEXT NOT NULL, status TEXT NOT NULL, client_id TEXT NOT NULL, rate_limit DOUBLE PRECISION,
+                    developer_email TEXT, developer_user_id TEXT, developer_invited_at BIGINT, developer_linked_at BIGINT,
+                    verified_at BIGINT, otp_hash TEXT, otp_expires_at BIGINT, otp_failures BIGINT NOT NULL DEFAULT 0,
+                    created_by_type TEXT, created_by_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                    revoked_at BIGINT)
+                """,
+                "CREATE UNIQUE INDEX apps_name_key ON apps (name_key)",
+                "CREATE UNIQUE INDEX apps_client_id ON apps (client_id)",
+                "CREATE INDEX apps_developer ON apps (developer_user_id)",
+                """
+                CREATE TABLE app_secrets (
+                    id TEXT PRIMARY KEY, app_id TEXT NOT NULL, secret_hash TEXT NOT NULL, last_four TEXT NOT NULL,
+                    created_at BIGINT NOT NULL, last_used_at BIGINT, deleted_at BIGINT)
+                """,
+                "CREATE UNIQUE INDEX app_secrets_hash ON app_secrets (secret_hash)",
+                "CREATE INDEX app_secrets_app ON app_secrets (app_id, id)",
+                // `scope`: the JSON array of permissions a token request narrowed to; NULL is all the
+                // app holds (read anew from the app on every call).
+                """
+                CREATE TABLE app_tokens (
+                    id TEXT PRIMARY KEY, app_id TEXT NOT NULL, secret_id TEXT NOT NULL, secret_hash TEXT NOT NULL,
+                    mode TEXT NOT NULL, scope TEXT, expires_at BIGINT NOT NULL, revoked_at BIGINT, created_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX app_tokens_hash ON app_tokens (secret_hash)",
+                "CREATE INDEX app_tokens_app ON app_tokens (app_id, id)",
+                // Links mailed to people: `user` (set a first password), `developer` (join the portal
+                // for an app), `password_reset`. Stored as SHA-256; used or revoked ones stay, refused.
+                """
+                CREATE TABLE invites (
+                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, email TEXT NOT NULL, user_id TEXT, app_id TEXT,
+                    token_hash TEXT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT, revoked_at BIGINT,
+                    created_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX invites_token_hash ON invites (token_hash)",
+                "CREATE INDEX invites_app ON invites (app_id)",
+                "CREATE INDEX invites_user ON invites (user_id)",
+                // The shared token bucket of each app's API calls, which processes lease shares of.
+                """
+                CREATE TABLE app_rate_buckets (
+                    app_id TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+            ]
+        ),
     ]
 }
