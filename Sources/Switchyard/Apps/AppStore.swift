@@ -33,6 +33,16 @@ enum AppStore {
         )
     }
 
+    /// What is kept of a one-time password: its SHA-256 with the app's id, so equal passwords of
+    /// two apps differ.
+    static func otpDigest(appID: String, password: String) -> String { Hex.sha256("\(appID):\(password)") }
+
+    /// A fresh one-time password: 8 digits, easy to read out on the phone; 5 tries in 10⁸.
+    static func generateOneTimePassword() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })
+    }
+
     /// Names are unique whatever their case: "Acme" and "acme" are the same partner.
     static func nameKey(_ name: String) -> String { name.lowercased() }
 
