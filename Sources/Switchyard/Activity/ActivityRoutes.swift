@@ -31,13 +31,18 @@ struct ActivityRoutes {
 
     @Sendable func export(_ request: Request, context: AppRequestContext) async throws -> Response {
         try await authorize(context, to: "export the activity log")
-        var start = try Self.filter(request)
+        return try await Self.csv(try Self.filter(request), activity: activity, filename: "activity.csv")
+    }
+
+    /// Every entry `filter` matches as CSV, streamed page by page; the first page is read before
+    /// answering, so a failure is still an error status.
+    static func csv(_ filter: ActivityFilter, activity: ActivityService, filename: String) async throws -> Response {
+        var start = filter
         start.limit = 500
         let first = try await activity.list(start)
-        let activity = activity
         return Response(
             status: .ok,
-            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"activity.csv\""],
+            headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""],
             body: ResponseBody { [start] writer in
                 var filter = start
                 try await writer.write(ByteBuffer(string: ActivityCSV.line(ActivityCSV.header)))

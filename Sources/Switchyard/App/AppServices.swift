@@ -22,6 +22,7 @@ public struct AppServices: Sendable {
     public let webhooks: WebhookService
     public let deliveryWorker: DeliveryWorker
     public let eventTypes: EventTypeCatalog
+    public let apps: AppService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -115,6 +116,16 @@ public struct AppServices: Sendable {
             logger: logger
         )
         eventTypes = EventTypeCatalog(authenticator: authenticator, workspaces: workspaces, objectTypes: objectTypes, events: events)
+        apps = AppService(
+            database: database,
+            clock: clock,
+            activity: activity,
+            mail: mail,
+            workspaces: workspaces,
+            objectTypes: objectTypes,
+            webhooks: webhooks,
+            publicURL: configuration.publicURL
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

@@ -41,6 +41,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     let webhooks = WebhookRoutes(authenticator: authenticator, webhooks: services.webhooks, maximumBodySize: bodyLimit)
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
+    api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
     knownRoutes.register(router.routes)
     return router
 }

@@ -137,6 +137,7 @@ public struct EventService: Sendable {
             throw APIError.validation("`after` must be an event id (the `next_after` of the previous page).", field: "after")
         }
         return try await authenticator.read(caller) { tx, principal in
+            try principal.require(Role.readers, or: "events:read", to: "read events")
             _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
             var start: (id: String, position: Int64)?
             if let after {

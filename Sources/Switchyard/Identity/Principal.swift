@@ -12,6 +12,12 @@ public enum Principal: Sendable {
         .user(UserPrincipal(user: user, credential: .session(id: id)))
     }
 
+    /// The app's id, nil for a user.
+    public var appID: String? {
+        guard case .app(let app) = self else { return nil }
+        return app.id
+    }
+
     /// The user behind the call, nil for an app.
     public var user: UserPrincipal? {
         guard case .user(let user) = self else { return nil }

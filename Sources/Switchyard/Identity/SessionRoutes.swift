@@ -8,9 +8,18 @@ struct PingAnswer: ResponseEncodable {
         var mode: TokenMode?
         var workspaces: [String]?
     }
+    /// The app behind an app access token.
+    struct AppAnswer: Codable {
+        var id: String
+        var name: String
+        var mode: TokenMode
+        var workspaces: AppWorkspaces
+        var permissions: [String]
+    }
     var ok = true
-    var user: User
+    var user: User?
     var token: Token?
+    var app: AppAnswer?
     var authenticatedBy: String
 }
 
@@ -57,7 +66,17 @@ struct SessionRoutes {
 
     @Sendable func ping(_ request: Request, context: AppRequestContext) async throws -> PingAnswer {
         let principal = try await authenticator.principal(context)
-        let caller = try principal.requireUser(to: "ping as a user")
+        if case .app(let app) = principal {
+            let answer = PingAnswer.AppAnswer(
+                id: app.id,
+                name: app.name,
+                mode: app.mode,
+                workspaces: app.workspaces.map(AppWorkspaces.list) ?? .all,
+                permissions: app.permissions.sorted()
+            )
+            return PingAnswer(user: nil, app: answer, authenticatedBy: "app")
+        }
+        let caller = try principal.requireUser(to: "ping")
         let token = caller.token.map { PingAnswer.Token(id: $0.id, name: $0.name, mode: $0.mode, workspaces: $0.workspaces) }
         return PingAnswer(user: caller.user, token: token, authenticatedBy: token != nil ? "api_token" : "session")
     }

@@ -126,14 +126,25 @@ public final class ObjectTypeService: Sendable {
     public func list(workspaceID: String, caller: Caller, after: String?, limit: Int) async throws -> [ObjectType] {
         try await authenticator.read(caller) { [self] tx, principal in
             _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            return try ObjectStore.objectTypes(tx, workspaceID: workspaceID, after: after, limit: limit)
+            let types = try ObjectStore.objectTypes(tx, workspaceID: workspaceID, after: after, limit: limit)
+            // An app sees the types it holds a permission of.
+            guard case .app(let app) = principal else { return types }
+            return types.filter { Self.isGranted($0.key, to: app) }
         }
     }
 
     public func get(workspaceID: String, key: String, caller: Caller) async throws -> ObjectType {
         try await authenticator.read(caller) { [self] tx, principal in
-            try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
+            let type = try objectType(tx, workspaceID: workspaceID, key: key, by: principal)
+            if case .app(let app) = principal, !Self.isGranted(key, to: app) {
+                throw APIError.forbidden("The app \(app.name) holds no permission of the object type `\(key)`.")
+            }
+            return type
         }
+    }
+
+    static func isGranted(_ key: String, to app: AppPrincipal) -> Bool {
+        app.permissions.contains { Permission($0)?.objectType == key }
     }
 
     /// Runs a change to a type that is not locked, records it, and saves the result.

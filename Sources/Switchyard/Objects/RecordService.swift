@@ -50,8 +50,15 @@ public final class RecordService: Sendable {
         }
     }
 
-    private static func writer(_ principal: Principal) throws {
-        try principal.require(Role.integrationManagers, to: "change records")
+    /// Users who manage integrations write records; an app needs `type:action` (updates are
+    /// checked field by field once the patch is known, `apply`).
+    private static func writer(_ principal: Principal, _ typeKey: String, _ action: String) throws {
+        if case .app = principal, action == "update" { return }
+        try principal.require(Role.integrationManagers, or: "\(typeKey):\(action)", to: "\(action) \(typeKey) records")
+    }
+
+    private static func reader(_ principal: Principal, _ typeKey: String) throws {
+        try principal.require(Role.readers, or: "\(typeKey):read", to: "read \(typeKey) records")
     }
 
     /// The record a PATCH or DELETE changes, locked against concurrent writers, at the version the
@@ -62,9 +69,10 @@ public final class RecordService: Sendable {
         workspaceID: String,
         typeKey: String,
         id: String,
-        expectedVersion: Int64?
+        expectedVersion: Int64?,
+        action: String
     ) throws -> (ObjectType, Record) {
-        try Self.writer(principal)
+        try Self.writer(principal, typeKey, action)
         let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
         guard ID.isValid(id, prefix: "rec"), let record = try ObjectStore.record(tx, type: type, id: id, forUpdate: true) else {
             throw APIError.notFound("\(typeKey) record", id)
@@ -80,7 +88,7 @@ public final class RecordService: Sendable {
 
     /// The type a create writes into, share-locked, if the caller may write records of it.
     public func authorizeCreate(_ tx: SQLTx, workspaceID: String, typeKey: String, by principal: Principal) throws -> ObjectType {
-        try Self.writer(principal)
+        try Self.writer(principal, typeKey, "create")
         return try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
     }
 
@@ -131,6 +139,7 @@ public final class RecordService: Sendable {
                 let (record, mode) = try ObjectStore.storedRecord(tx, workspaceID: workspaceID, typeKey: typeKey, id: id)
             {
                 try workspaces.requireAccess(principal, workspaceID: workspaceID, mode: mode)
+                try Self.reader(principal, typeKey)
                 return record
             }
             // Say which is missing: the workspace, the type or the record.
@@ -152,6 +161,7 @@ public final class RecordService: Sendable {
     ) async throws -> RecordPage {
         try await authenticator.read(caller) { [self] tx, principal in
             let type = try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal)
+            try Self.reader(principal, typeKey)
             var query = try RecordQueryParser.parse(type: type, filters: filters, sort: sort, after: after)
             query.limit = limit
             return try ObjectStore.recordPage(tx, type: type, query: query)
@@ -175,9 +185,10 @@ public final class RecordService: Sendable {
                     workspaceID: workspaceID,
                     typeKey: typeKey,
                     id: id,
-                    expectedVersion: expectedVersion
+                    expectedVersion: expectedVersion,
+                    action: "update"
                 )
-                return try apply(input, to: record, of: type, tx: tx, actor: principal.audit(from: caller.audit))
+                return try apply(input, to: record, of: type, tx: tx, by: principal, actor: principal.audit(from: caller.audit))
             }
         } catch StorageError.uniqueViolation {
             throw APIError.conflict("A concurrent request took a unique value of this record; retry it.")
@@ -198,7 +209,8 @@ public final class RecordService: Sendable {
                 workspaceID: workspaceID,
                 typeKey: typeKey,
                 id: id,
-                expectedVersion: expectedVersion
+                expectedVersion: expectedVersion,
+                action: "delete"
             )
             // Restrict, as a database foreign key would: a reference never dangles.
             for (other, field) in try ObjectStore.referencesTo(tx, workspaceID: workspaceID, targetKey: type.key) {
@@ -225,7 +237,14 @@ public final class RecordService: Sendable {
 
     /// Writes a patch that passed validation onto a locked record, with its event and activity
     /// entry; a patch that changes nothing writes nothing.
-    private func apply(_ input: RecordInput, to current: Record, of type: ObjectType, tx: SQLTx, actor: AuditContext) throws -> Record {
+    private func apply(
+        _ input: RecordInput,
+        to current: Record,
+        of type: ObjectType,
+        tx: SQLTx,
+        by principal: Principal,
+        actor: AuditContext
+    ) throws -> Record {
         var record = current
         let now = clock.now
         let previous = record.fields
@@ -235,6 +254,16 @@ public final class RecordService: Sendable {
             changed[key] = previous[key] ?? .null
         }
         guard !changed.isEmpty else { return record }
+        if case .app(let app) = principal {
+            for key in changed.keys.sorted() {
+                if let missing = app.grants.missingUpdate(type: type.key, field: key, value: fields[key] ?? .null) {
+                    throw APIError.forbidden(
+                        "The app \(app.name) may not change `\(key)` of \(type.key) records\(fields[key].map { " to \(Permission.valueText($0))" } ?? ""): "
+                            + "it lacks the permission `\(missing)` (or `\(type.key):update`)."
+                    )
+                }
+            }
+        }
         try checkReferences(tx, type: type, fields: fields, changed: Set(changed.keys))
         let version = record.version
         record.fields = fields

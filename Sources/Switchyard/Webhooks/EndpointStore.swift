@@ -76,9 +76,21 @@ enum EndpointStore {
         _ = try tx.queryOne("SELECT id FROM webhook_endpoints WHERE id = ?\(tx.dialect.forUpdate)", id)
     }
 
-    static func list(_ tx: SQLTx, workspaceID: String, status: Endpoint.Status?, after: String?, limit: Int) throws -> [Endpoint] {
+    /// `createdByApp`: only the endpoints that app made.
+    static func list(
+        _ tx: SQLTx,
+        workspaceID: String,
+        status: Endpoint.Status?,
+        createdByApp: String? = nil,
+        after: String?,
+        limit: Int
+    ) throws -> [Endpoint] {
         var sql = "SELECT * FROM webhook_endpoints WHERE workspace_id = ?"
         var arguments: [SQLValue] = [.text(workspaceID)]
+        if let createdByApp {
+            sql += " AND created_by_type = 'app' AND created_by_id = ?"
+            arguments.append(.text(createdByApp))
+        }
         if let status {
             sql += " AND status = ?"
             arguments.append(.text(status.rawValue))
@@ -153,6 +165,20 @@ enum EndpointStore {
             now,
             id
         ) > 0
+    }
+
+    /// Disables every endpoint an app made; answers how many.
+    static func disable(_ tx: SQLTx, createdByApp appID: String, reason: String, now: Date) throws -> Int {
+        try tx.execute(
+            """
+            UPDATE webhook_endpoints SET status = 'disabled', disabled_at = ?, disabled_reason = ?, updated_at = ?
+            WHERE created_by_type = 'app' AND created_by_id = ? AND status <> 'disabled'
+            """,
+            now,
+            reason,
+            now,
+            appID
+        )
     }
 
     static func row(from row: SQLRow) throws -> Row {

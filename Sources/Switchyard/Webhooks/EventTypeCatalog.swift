@@ -30,6 +30,9 @@ public struct EventTypeCatalog: Sendable {
     /// Three per object type (by key: created, updated, deleted), then the host event types by name.
     public func list(caller: Caller, workspaceID: String) async throws -> [EventTypeInfo] {
         try await authenticator.read(caller) { [self] tx, principal in
+            if case .app(let app) = principal, !app.permissions.contains("events:read"), !app.permissions.contains("webhooks:manage") {
+                throw APIError.forbidden("The app \(app.name) may not read the event type catalog: it lacks `events:read` or `webhooks:manage`.")
+            }
             _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
             return try list(tx, workspaceID: workspaceID)
         }

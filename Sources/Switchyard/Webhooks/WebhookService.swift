@@ -46,9 +46,37 @@ public final class WebhookService: Sendable {
     }
 
     /// The request's subscriptions checked against the workspace's object types, as stored.
-    func subscriptions(_ tx: SQLTx, _ value: JSONValue, workspaceID: String) throws -> JSONValue {
+    func subscriptions(_ tx: SQLTx, _ value: JSONValue, workspaceID: String, by principal: Principal) throws -> JSONValue {
         let types = Dictionary(try objectTypes.objectTypes(tx, workspaceID: workspaceID).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        return try SubscriptionList.parse(value).validated(against: types).json
+        let json = try SubscriptionList.parse(value).validated(against: types).json
+        guard case .app(let app) = principal, case .array(let items) = json else { return json }
+        // Oneflow's rule: an app hears of the records it created, whatever else it subscribes to;
+        // an admin may widen its subscriptions afterwards.
+        let own = JSONValue.object(["type": .string("app"), "id": .string(app.id)])
+        return .array(
+            try items.enumerated().map { index, item in
+                guard case .object(var subscription) = item else { return item }
+                if let given = subscription["created_by"], given != own {
+                    throw APIError.validation(
+                        "An app's webhooks receive the events of the records it created; `created_by` must be left out or name the app.",
+                        field: "subscriptions[\(index)].created_by"
+                    )
+                }
+                subscription["created_by"] = own
+                return .object(subscription)
+            }
+        )
+    }
+
+    /// Stops the endpoints an app made (it was revoked): they send nothing more.
+    func stopEndpoints(_ tx: SQLTx, createdByApp appID: String, reason: String, now: Date) throws -> Int {
+        try EndpointStore.disable(tx, createdByApp: appID, reason: reason, now: now)
+    }
+
+    /// Who may read webhooks in the workspace: its readers, and apps with `webhooks:manage`.
+    func authorizeRead(_ tx: SQLTx, workspaceID: String, by principal: Principal) throws {
+        try principal.require(Role.readers, or: "webhooks:manage", to: "read webhooks")
+        _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
     }
 
     /// A target URL as creation and updates accept it: http(s) with a host, and no address the
@@ -66,7 +94,7 @@ public final class WebhookService: Sendable {
 
     /// Who may change webhooks in the workspace: in the caller's transaction.
     func authorizeManage(_ tx: SQLTx, workspaceID: String, by principal: Principal) throws {
-        try principal.require(Role.integrationManagers, to: "manage webhooks")
+        try principal.require(Role.integrationManagers, or: "webhooks:manage", to: "manage webhooks")
         _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
     }
 
@@ -75,7 +103,7 @@ public final class WebhookService: Sendable {
     /// (`withSecret` adds it to the 201).
     func create(_ tx: SQLTx, _ input: CreateEndpointInput, workspaceID: String, by principal: Principal, audit: AuditContext) throws -> JSONValue {
         let now = clock.now
-        let subscriptions = try subscriptions(tx, input.subscriptions, workspaceID: workspaceID)
+        let subscriptions = try subscriptions(tx, input.subscriptions, workspaceID: workspaceID, by: principal)
         let fields = input.fields
         let secret = WebhookSignature.generateSecret()
         let endpoint = Endpoint(
@@ -118,16 +146,17 @@ public final class WebhookService: Sendable {
         if let after, !ID.isValid(after, prefix: "ep") {
             throw APIError.validation("`after` must be an endpoint id (the `next_after` of the previous page).", field: "after")
         }
-        return try await authenticator.read(caller) { [workspaces] tx, principal in
-            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            return try EndpointStore.list(tx, workspaceID: workspaceID, status: status, after: after, limit: limit)
+        return try await authenticator.read(caller) { [self] tx, principal in
+            try self.authorizeRead(tx, workspaceID: workspaceID, by: principal)
+            let app = principal.appID
+            return try EndpointStore.list(tx, workspaceID: workspaceID, status: status, createdByApp: app, after: after, limit: limit)
         }
     }
 
     public func endpoint(caller: Caller, workspaceID: String, id: String) async throws -> Endpoint {
-        try await authenticator.read(caller) { [workspaces] tx, principal in
-            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            return try Self.row(tx, workspaceID: workspaceID, id: id).endpoint
+        try await authenticator.read(caller) { [self] tx, principal in
+            try self.authorizeRead(tx, workspaceID: workspaceID, by: principal)
+            return try Self.row(tx, workspaceID: workspaceID, id: id, by: principal).endpoint
         }
     }
 
@@ -138,7 +167,7 @@ public final class WebhookService: Sendable {
         let sealed = try fields.secretHeaders.map { try sealedHeaders($0) }
         let endpoint = try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            var endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            var endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal, forUpdate: true).endpoint
             var changed: [String] = []
             func set<T: Equatable>(_ path: WritableKeyPath<Endpoint, T>, _ value: T?, _ name: String) {
                 guard let value, endpoint[keyPath: path] != value else { return }
@@ -146,7 +175,7 @@ public final class WebhookService: Sendable {
                 changed.append(name)
             }
             if let subscriptions = fields.subscriptions {
-                set(\.subscriptions, try self.subscriptions(tx, subscriptions, workspaceID: workspaceID), "subscriptions")
+                set(\.subscriptions, try self.subscriptions(tx, subscriptions, workspaceID: workspaceID, by: principal), "subscriptions")
             }
             set(\.url, fields.url, "url")
             set(\.name, fields.name, "name")
@@ -185,7 +214,7 @@ public final class WebhookService: Sendable {
     public func delete(caller: Caller, workspaceID: String, id: String) async throws {
         try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal, forUpdate: true).endpoint
             try EndpointStore.delete(tx, id: id)
             try record(tx, "webhook.deleted", endpoint, by: principal, audit: caller.audit, detail: "url \(endpoint.url)")
         }
@@ -195,7 +224,7 @@ public final class WebhookService: Sendable {
     public func secret(caller: Caller, workspaceID: String, id: String) async throws -> String {
         try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            let row = try Self.row(tx, workspaceID: workspaceID, id: id)
+            let row = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal)
             try record(tx, "webhook.secret_viewed", row.endpoint, by: principal, audit: caller.audit)
             return try sealer.open(row.secret)
         }
@@ -208,7 +237,7 @@ public final class WebhookService: Sendable {
         let sealed = try sealer.seal(secret)
         return try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            let row = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true)
+            let row = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal, forUpdate: true)
             let updatedAt = max(now, row.endpoint.updatedAt.addingTimeInterval(0.001))
             try EndpointStore.rotateSecret(
                 tx,
@@ -234,7 +263,7 @@ public final class WebhookService: Sendable {
     public func ping(caller: Caller, workspaceID: String, id: String) async throws -> DeliveryAttempt {
         let row = try await authenticator.read(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            return try Self.row(tx, workspaceID: workspaceID, id: id)
+            return try Self.row(tx, workspaceID: workspaceID, id: id, by: principal)
         }
         let target = try targets.target(for: row)
         let now = clock.now
@@ -254,17 +283,17 @@ public final class WebhookService: Sendable {
         if let after, !ID.isValid(after, prefix: "dlv") {
             throw APIError.validation("`after` must be a delivery id (the `next_after` of the previous page).", field: "after")
         }
-        return try await authenticator.read(caller) { [workspaces] tx, principal in
-            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            _ = try Self.row(tx, workspaceID: workspaceID, id: id)
+        return try await authenticator.read(caller) { [self] tx, principal in
+            try self.authorizeRead(tx, workspaceID: workspaceID, by: principal)
+            _ = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal)
             return try DeliveryStore.list(tx, endpointID: id, status: status, after: after, limit: limit)
         }
     }
 
     public func attempts(caller: Caller, workspaceID: String, id: String, deliveryID: String) async throws -> [DeliveryAttempt] {
-        try await authenticator.read(caller) { [workspaces] tx, principal in
-            _ = try workspaces.workspace(tx, id: workspaceID, by: principal)
-            _ = try Self.row(tx, workspaceID: workspaceID, id: id)
+        try await authenticator.read(caller) { [self] tx, principal in
+            try self.authorizeRead(tx, workspaceID: workspaceID, by: principal)
+            _ = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal)
             guard ID.isValid(deliveryID, prefix: "dlv"), try DeliveryStore.delivery(tx, id: deliveryID, endpointID: id) != nil else {
                 throw APIError.notFound("delivery", deliveryID)
             }
@@ -277,7 +306,7 @@ public final class WebhookService: Sendable {
         let now = clock.now
         let delivery = try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal, forUpdate: true).endpoint
             guard ID.isValid(deliveryID, prefix: "dlv"), let existing = try DeliveryStore.delivery(tx, id: deliveryID, endpointID: id) else {
                 throw APIError.notFound("delivery", deliveryID)
             }
@@ -301,7 +330,7 @@ public final class WebhookService: Sendable {
         let now = clock.now
         let count = try await authenticator.write(caller) { [self] tx, principal in
             try authorizeManage(tx, workspaceID: workspaceID, by: principal)
-            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, forUpdate: true).endpoint
+            let endpoint = try Self.row(tx, workspaceID: workspaceID, id: id, by: principal, forUpdate: true).endpoint
             let count = try DeliveryStore.restartFailed(tx, endpointID: id, since: since, fifo: endpoint.fifo, now: now)
             try record(
                 tx,
@@ -317,8 +346,11 @@ public final class WebhookService: Sendable {
         return count
     }
 
-    static func row(_ tx: SQLTx, workspaceID: String, id: String, forUpdate: Bool = false) throws -> EndpointStore.Row {
-        guard ID.isValid(id, prefix: "ep"), let row = try EndpointStore.row(tx, id: id, workspaceID: workspaceID, forUpdate: forUpdate) else {
+    /// The endpoint, if the caller may see it: an app sees only the endpoints it made.
+    static func row(_ tx: SQLTx, workspaceID: String, id: String, by principal: Principal, forUpdate: Bool = false) throws -> EndpointStore.Row {
+        guard ID.isValid(id, prefix: "ep"), let row = try EndpointStore.row(tx, id: id, workspaceID: workspaceID, forUpdate: forUpdate),
+            principal.appID.map({ row.endpoint.createdBy == Record.CreatedBy(type: "app", id: $0) }) ?? true
+        else {
             throw APIError.notFound("webhook endpoint", id)
         }
         return row

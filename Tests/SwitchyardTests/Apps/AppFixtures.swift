@@ -64,3 +64,31 @@ extension TestApp {
         return MadeApp(app: app, oneTimePassword: nil, clientSecret: secret)
     }
 }
+
+extension TestApp {
+    /// An access token for `app`, written straight to the store (the flow test gets its tokens
+    /// from POST /oauth/token instead).
+    func accessToken(for app: App, scope: [String]? = nil) async throws -> String {
+        let now = clock.now
+        let token = TokenFormat.generate(prefix: AppTokenResolver.prefix(for: app.mode))
+        try await database.write { tx in
+            try AppCredentialStore.insertToken(
+                tx,
+                id: ID.make("atk", at: now),
+                appID: app.id,
+                secretID: "sec_test",
+                tokenHash: TokenFormat.hash(token),
+                mode: app.mode,
+                scope: scope,
+                expiresAt: now.addingTimeInterval(3600),
+                createdAt: now
+            )
+        }
+        return token
+    }
+
+    /// Registers an app through the API as the owner; answers its JSON (with the one-time password).
+    func registerApp(_ body: String, token: String? = nil) async throws -> TestResponse {
+        try await request(.post, "/v1/apps", token: token ?? ownerToken, json: body)
+    }
+}
