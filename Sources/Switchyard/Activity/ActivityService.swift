@@ -49,13 +49,30 @@ public struct ActivityService: Sendable {
     /// (a bad token, a throttled sign-in): at most 60 a minute per address and action are written,
     /// the rest only counted (`switchyard_activity_unrecorded_total`), so a flood cannot fill the
     /// disk. Not for what a limit is counted from (failed sign-ins).
-    public func recordFailure(_ audit: AuditContext, action: String, detail: String, flood: Bool = false) async throws {
+    public func recordFailure(
+        _ audit: AuditContext,
+        action: String,
+        detail: String,
+        flood: Bool = false,
+        targetType: String? = nil,
+        targetID: String? = nil,
+        targetLabel: String? = nil
+    ) async throws {
         if flood, !floodBudget.allow("\(action) \(audit.ip ?? "-")", now: clock.now) {
             Counter(label: "switchyard_activity_unrecorded_total", dimensions: [("action", action)]).increment()
             return
         }
         try await database.write { tx in
-            try record(tx, audit, action: action, outcome: .failure, detail: detail)
+            try record(
+                tx,
+                audit,
+                action: action,
+                targetType: targetType,
+                targetID: targetID,
+                targetLabel: targetLabel,
+                outcome: .failure,
+                detail: detail
+            )
         }
     }
 

@@ -49,10 +49,12 @@ struct AppRoutes {
 
     @Sendable func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<AppWithPasswordAnswer> {
         let principal = try await authenticator.principal(context)
-        try AppService.requireManager(principal)
-        var request = request
-        let input = try await request.decodeBody(CreateAppInput.self, limit: maximumBodySize)
-        let created = try await apps.create(input, by: principal, audit: context.audit())
+        let created = try await apps.refusalsRecorded("app.created", appID: nil, by: principal, audit: context.audit()) {
+            try AppService.requireManager(principal)
+            var request = request
+            let input = try await request.decodeBody(CreateAppInput.self, limit: maximumBodySize)
+            return try await apps.create(input, by: principal, audit: context.audit())
+        }
         return EditedResponse(status: .created, response: AppWithPasswordAnswer(app: created.app, oneTimePassword: created.oneTimePassword))
     }
 
@@ -71,38 +73,56 @@ struct AppRoutes {
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> App {
         let principal = try await authenticator.principal(context)
-        try AppService.requireManager(principal)
-        var request = request
-        let input = try await request.decodeBody(UpdateAppInput.self, limit: maximumBodySize)
-        return try await apps.update(id: try context.parameters.require("app_id"), input, by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        return try await apps.refusalsRecorded("app.updated", appID: id, by: principal, audit: context.audit()) {
+            try AppService.requireManager(principal)
+            var request = request
+            let input = try await request.decodeBody(UpdateAppInput.self, limit: maximumBodySize)
+            return try await apps.update(id: id, input, by: principal, audit: context.audit())
+        }
     }
 
     @Sendable func revoke(_ request: Request, context: AppRequestContext) async throws -> App {
         let principal = try await authenticator.principal(context)
-        return try await apps.revoke(id: try context.parameters.require("app_id"), by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        return try await apps.refusalsRecorded("app.revoked", appID: id, by: principal, audit: context.audit()) {
+            try await apps.revoke(id: id, by: principal, audit: context.audit())
+        }
     }
 
     @Sendable func resendInvite(_ request: Request, context: AppRequestContext) async throws -> App {
         let principal = try await authenticator.principal(context)
-        return try await apps.resendInvite(id: try context.parameters.require("app_id"), by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        return try await apps.refusalsRecorded("app.invite_sent", appID: id, by: principal, audit: context.audit()) {
+            try await apps.resendInvite(id: id, by: principal, audit: context.audit())
+        }
     }
 
     @Sendable func removeDeveloper(_ request: Request, context: AppRequestContext) async throws -> App {
         let principal = try await authenticator.principal(context)
-        return try await apps.removeDeveloper(id: try context.parameters.require("app_id"), by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        return try await apps.refusalsRecorded("app.developer_removed", appID: id, by: principal, audit: context.audit()) {
+            try await apps.removeDeveloper(id: id, by: principal, audit: context.audit())
+        }
     }
 
     @Sendable func linkDeveloper(_ request: Request, context: AppRequestContext) async throws -> App {
         let principal = try await authenticator.principal(context)
-        try AppService.requireManager(principal)
-        var request = request
-        let input = try await request.decodeBody(LinkDeveloperInput.self, limit: maximumBodySize)
-        return try await apps.linkDeveloper(id: try context.parameters.require("app_id"), email: input.email, by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        return try await apps.refusalsRecorded("app.developer_linked", appID: id, by: principal, audit: context.audit()) {
+            try AppService.requireManager(principal)
+            var request = request
+            let input = try await request.decodeBody(LinkDeveloperInput.self, limit: maximumBodySize)
+            return try await apps.linkDeveloper(id: id, email: input.email, by: principal, audit: context.audit())
+        }
     }
 
     @Sendable func resetOneTimePassword(_ request: Request, context: AppRequestContext) async throws -> AppWithPasswordAnswer {
         let principal = try await authenticator.principal(context)
-        let reset = try await apps.resetOneTimePassword(id: try context.parameters.require("app_id"), by: principal, audit: context.audit())
+        let id = try context.parameters.require("app_id")
+        let reset = try await apps.refusalsRecorded("app.one_time_password_reset", appID: id, by: principal, audit: context.audit()) {
+            try await apps.resetOneTimePassword(id: id, by: principal, audit: context.audit())
+        }
         return AppWithPasswordAnswer(app: reset.app, oneTimePassword: reset.oneTimePassword)
     }
 

@@ -207,6 +207,30 @@ public final class AppService: Sendable {
         return try await activity.list(ActivityFilter(appID: id, after: after, limit: limit))
     }
 
+    /// Runs an admin action; a refusal (4xx) is recorded in the activity log before it is answered,
+    /// so the log shows what was tried and why it was refused.
+    func refusalsRecorded<T: Sendable>(
+        _ action: String,
+        appID: String?,
+        by principal: Principal,
+        audit: AuditContext,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as APIError where error.status.code < 500 {
+            try? await activity.recordFailure(
+                principal.audit(from: audit),
+                action: action,
+                detail: "\(error.status.code) \(error.slug): \(error.detail)",
+                flood: true,
+                targetType: appID == nil ? nil : "app",
+                targetID: appID
+            )
+            throw error
+        }
+    }
+
     /// An activity entry about `app`, named as it is called now.
     func record(
         _ tx: SQLTx,

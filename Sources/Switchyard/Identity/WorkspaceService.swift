@@ -85,6 +85,14 @@ public struct WorkspaceService: Sendable {
 
     private func record(_ tx: SQLTx, _ action: String, _ workspace: Workspace, by principal: Principal, audit: AuditContext) throws {
         let actor = principal.audit(from: audit)
-        try activity.record(tx, actor, action: action, targetType: "workspace", targetID: workspace.id, workspaceID: workspace.id)
+        try activity.record(
+            tx,
+            actor,
+            action: action,
+            targetType: "workspace",
+            targetID: workspace.id,
+            targetLabel: workspace.name,
+            workspaceID: workspace.id
+        )
     }
 }

@@ -375,6 +375,7 @@ public final class WebhookService: Sendable {
             action: action,
             targetType: "webhook",
             targetID: endpoint.id,
+            targetLabel: endpoint.name ?? endpoint.url,
             workspaceID: endpoint.workspaceID,
             detail: detail
         )

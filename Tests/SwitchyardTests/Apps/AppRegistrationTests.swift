@@ -83,6 +83,10 @@ struct AppRegistrationTests {
                 .expectProblem(.unprocessableContent, "validation-failed", field: "permissions[0]")
             try await app.registerApp(body(app, name: "I", permissions: "[]"), token: member.token).expectProblem(.forbidden, "forbidden")
             #expect(try await app.count("apps") == before)
+            let refusals = try await app.database.read { tx in
+                try tx.queryOne("SELECT COUNT(*) AS n FROM activity_entries WHERE action = 'app.created' AND outcome = 'failure'")?.int("n")
+            }
+            #expect(refusals == 9, "every refusal is in the activity log")
             #expect(try await app.count("mail_messages") == mailsBefore)
             // Members read apps.
             #expect(try await app.request(.get, "/v1/apps", token: member.token).status == .ok)
