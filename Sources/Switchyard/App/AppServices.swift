@@ -22,6 +22,8 @@ public struct AppServices: Sendable {
     public let webhooks: WebhookService
     public let deliveryWorker: DeliveryWorker
     public let eventTypes: EventTypeCatalog
+    /// Apps' OAuth 2.0 endpoints (helper "oauth").
+    public let oauth: OAuthService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -115,6 +117,7 @@ public struct AppServices: Sendable {
             logger: logger
         )
         eventTypes = EventTypeCatalog(authenticator: authenticator, workspaces: workspaces, objectTypes: objectTypes, events: events)
+        oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
