@@ -63,7 +63,7 @@ public struct OAuthService: Sendable {
         let body = Self.randomBody()
         let outcome = try await database.write { [self] tx -> Result<TokenAnswer, OAuthError> in
             let (secret, app): (AppSecret, App)
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): (secret, app) = found
             }
@@ -93,11 +93,11 @@ public struct OAuthService: Sendable {
                 targetType: "app",
                 targetID: app.id,
                 targetLabel: app.name,
-                detail: "token \(id) (\(client.method.rawValue), secret …\(secret.lastFour))\(requested == nil ? "" : ", scope \(scope)")"
+                detail: "token \(id) (\(client.method.rawValue), secret \(secret.id))\(requested == nil ? "" : ", scope \(scope)")"
             )
             return .success(TokenAnswer(accessToken: token, scope: scope.isEmpty ? nil : scope))
         }
-        return try settle(outcome, attempt: attempt)
+        return try settle(outcome)
     }
 
     /// RFC 7009: the app's own token stops at once; any other token, unknown or not the app's, is
@@ -110,7 +110,7 @@ public struct OAuthService: Sendable {
         let now = clock.now
         let outcome = try await database.write { [self] tx -> Result<Bool, OAuthError> in
             let app: App
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): app = found.1
             }
@@ -128,7 +128,7 @@ public struct OAuthService: Sendable {
             )
             return .success(true)
         }
-        _ = try settle(outcome, attempt: attempt)
+        _ = try settle(outcome)
     }
 
     /// RFC 7662, for the calling app's own tokens: any other token is `{"active": false}`, as an
@@ -141,7 +141,7 @@ public struct OAuthService: Sendable {
         let now = clock.now
         let outcome = try await database.write { [self] tx -> Result<Introspection, OAuthError> in
             let app: App
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): app = found.1
             }
@@ -164,7 +164,7 @@ public struct OAuthService: Sendable {
                 )
             )
         }
-        return try settle(outcome, attempt: attempt)
+        return try settle(outcome)
     }
 
     /// Records a refusal made before the database was asked (a malformed request, a throttled one):
@@ -202,12 +202,15 @@ public struct OAuthService: Sendable {
         _ client: ClientCredentials,
         secretHash: String?,
         keys: OAuthThrottle.Keys,
+        attempt: RecentSignIns.Attempt?,
         audit: AuditContext,
         now: Date
     ) throws -> Result<(AppSecret, App), OAuthError> {
         var audit = audit
         audit.actorLabel = client.clientID
         if let secretHash, let (secret, app) = try AppCredentialStore.secretWithApp(tx, secretHash: secretHash), app.clientId == client.clientID {
+            // The right secret is no failure, whatever is refused next (a scope, a pending app).
+            throttle.succeeded(attempt)
             guard app.status == .active else {
                 try refuse(tx, audit, app: app, detail: "app \(app.status.rawValue)", flood: true)
                 return .failure(
@@ -259,11 +262,10 @@ public struct OAuthService: Sendable {
         )
     }
 
-    /// A write's outcome, with the throttle told of a success; refusals were recorded in the write.
-    private func settle<T>(_ outcome: Result<T, OAuthError>, attempt: RecentSignIns.Attempt?) throws -> T {
+    /// A write's outcome; its refusals were recorded in the write.
+    private func settle<T>(_ outcome: Result<T, OAuthError>) throws -> T {
         switch outcome {
         case .success(let value):
-            throttle.succeeded(attempt)
             return value
         case .failure(var error):
             error.recorded = true

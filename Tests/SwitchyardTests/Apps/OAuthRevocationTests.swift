@@ -84,11 +84,17 @@ struct OAuthRevocationTests {
         try await TestApp.run { app in
             let made = try await app.makeApp()
             let grant = [("grant_type", "client_credentials")]
+            let right = (made.app.clientId, try #require(made.clientSecret))
+            // Refusals with the right secret are no wrong guesses: they never throttle.
+            for _ in 0...OAuthThrottle.failuresPerClient {
+                try await app.form("/oauth/token", grant + [("scope", "webhooks:manage")], basic: right)
+                    .expectOAuthError(.badRequest, "invalid_scope")
+            }
+            _ = try await app.accessToken(made)
             let wrong = (made.app.clientId, TokenFormat.generate(prefix: "syc_"))
             for _ in 0..<OAuthThrottle.failuresPerClient {
                 try await app.form("/oauth/token", grant, basic: wrong).expectOAuthError(.unauthorized, "invalid_client")
             }
-            let right = (made.app.clientId, try #require(made.clientSecret))
             for credentials in [wrong, right] {
                 let throttled = try await app.form("/oauth/token", grant, basic: credentials)
                 throttled.expectOAuthError(.tooManyRequests, "temporarily_unavailable")
