@@ -26,10 +26,6 @@ struct OAuthError: Error, Sendable, CustomStringConvertible {
         return error
     }
 
-    static func unauthorizedClient(_ detail: String) -> OAuthError {
-        OAuthError(error: "unauthorized_client", errorDescription: detail, status: .badRequest)
-    }
-
     static func unsupportedGrantType(_ detail: String) -> OAuthError {
         OAuthError(error: "unsupported_grant_type", errorDescription: detail, status: .badRequest)
     }
@@ -115,7 +111,8 @@ struct OAuthRequest: Sendable {
         do {
             buffer = try await request.collectBody(upTo: bodyLimit)
         } catch is NIOTooManyBytesError {
-            throw OAuthError.invalidRequest("The request body is larger than \(bodyLimit) bytes.")
+            // As every route answers it (docs/openapi.yaml's TooLarge): no OAuth client sends this much.
+            throw APIError.tooLarge(bodyLimit)
         }
         let parameters = try parse(buffer)
         return OAuthRequest(parameters: parameters, client: try credentials(header: request.headers[.authorization], parameters: parameters))

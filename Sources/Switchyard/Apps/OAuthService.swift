@@ -213,8 +213,9 @@ public struct OAuthService: Sendable {
             throttle.succeeded(attempt)
             guard app.status == .active else {
                 try refuse(tx, audit, app: app, detail: "app \(app.status.rawValue)", flood: true)
+                // invalid_client, as docs/openapi.yaml has it for every app that is not active.
                 return .failure(
-                    .unauthorizedClient(
+                    .invalidClient(
                         "The app \(app.name) is \(app.status.rawValue.replacingOccurrences(of: "_", with: " ")); only an active app gets tokens."
                     )
                 )
