@@ -56,14 +56,14 @@ public struct OAuthService: Sendable {
             throw OAuthError.unsupportedGrantType("Only the client_credentials grant is supported here.")
         }
         let requested = try parameters["scope"].flatMap(Self.scopes)
-        let (client, keys, attempt) = try admit(request, audit: audit)
+        let (client, keys) = try admit(request, audit: audit)
         let secretHash = client.secretHash
         let now = clock.now
         // The token's random part is made here, off the single writer; its prefix waits for the app's mode.
         let body = Self.randomBody()
         let outcome = try await database.write { [self] tx -> Result<TokenAnswer, OAuthError> in
             let (secret, app): (AppSecret, App)
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): (secret, app) = found
             }
@@ -104,13 +104,13 @@ public struct OAuthService: Sendable {
     /// left alone with the same answer, so revocation tells nothing about other apps' tokens.
     func revoke(_ request: OAuthRequest, audit: AuditContext) async throws {
         guard let token = request.parameters["token"] else { throw OAuthError.invalidRequest("The request lacks the token to revoke.") }
-        let (client, keys, attempt) = try admit(request, audit: audit)
+        let (client, keys) = try admit(request, audit: audit)
         let secretHash = client.secretHash
         let tokenHash = TokenFormat.isWellFormed(token, prefixes: AppTokenResolver.prefixes) ? TokenFormat.hash(token) : nil
         let now = clock.now
         let outcome = try await database.write { [self] tx -> Result<Bool, OAuthError> in
             let app: App
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): app = found.1
             }
@@ -135,13 +135,13 @@ public struct OAuthService: Sendable {
     /// unknown one is.
     func introspect(_ request: OAuthRequest, audit: AuditContext) async throws -> Introspection {
         guard let token = request.parameters["token"] else { throw OAuthError.invalidRequest("The request lacks the token to introspect.") }
-        let (client, keys, attempt) = try admit(request, audit: audit)
+        let (client, keys) = try admit(request, audit: audit)
         let secretHash = client.secretHash
         let tokenHash = TokenFormat.isWellFormed(token, prefixes: AppTokenResolver.prefixes) ? TokenFormat.hash(token) : nil
         let now = clock.now
         let outcome = try await database.write { [self] tx -> Result<Introspection, OAuthError> in
             let app: App
-            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, attempt: attempt, audit: audit, now: now) {
+            switch try authenticate(tx, client, secretHash: secretHash, keys: keys, audit: audit, now: now) {
             case .failure(let error): return .failure(error)
             case .success(let found): app = found.1
             }
@@ -177,7 +177,7 @@ public struct OAuthService: Sendable {
 
     /// The client's credentials, checked as far as they can be without I/O, and the throttle's
     /// admission. A refusal here was not recorded yet (`recordRefusal`).
-    private func admit(_ request: OAuthRequest, audit: AuditContext) throws -> (ClientCredentials, OAuthThrottle.Keys, RecentSignIns.Attempt?) {
+    private func admit(_ request: OAuthRequest, audit: AuditContext) throws -> (ClientCredentials, OAuthThrottle.Keys) {
         guard let client = request.client else {
             throw OAuthError.invalidClient(
                 "The request does not authenticate the client: send client_id and client_secret with HTTP Basic (client_secret_basic) "
@@ -188,10 +188,8 @@ public struct OAuthService: Sendable {
             throw OAuthError.invalidClient("The client_id is not a Switchyard client id (cid_…); copy it from the developer portal.")
         }
         let keys = OAuthThrottle.Keys(clientID: client.clientID, ip: audit.ip)
-        switch throttle.begin(keys, now: clock.now) {
-        case .allowed(let attempt): return (client, keys, attempt)
-        case .refused(let seconds): throw OAuthError.throttled(seconds: seconds)
-        }
+        if let seconds = throttle.refusal(keys, now: clock.now) { throw OAuthError.throttled(seconds: seconds) }
+        return (client, keys)
     }
 
     /// Inside the request's write: the app whose working secret this is, or the refusal, recorded
@@ -202,15 +200,12 @@ public struct OAuthService: Sendable {
         _ client: ClientCredentials,
         secretHash: String?,
         keys: OAuthThrottle.Keys,
-        attempt: RecentSignIns.Attempt?,
         audit: AuditContext,
         now: Date
     ) throws -> Result<(AppSecret, App), OAuthError> {
         var audit = audit
         audit.actorLabel = client.clientID
         if let secretHash, let (secret, app) = try AppCredentialStore.secretWithApp(tx, secretHash: secretHash), app.clientId == client.clientID {
-            // The right secret is no failure, whatever is refused next (a scope, a pending app).
-            throttle.succeeded(attempt)
             guard app.status == .active else {
                 try refuse(tx, audit, app: app, detail: "app \(app.status.rawValue)", flood: true)
                 // invalid_client, as docs/openapi.yaml has it for every app that is not active.

@@ -8,8 +8,10 @@ import NIOConcurrencyHelpers
 ///
 /// A token request with the right secret must stay one write, so the shared count (the activity
 /// log's counted refusals, every process's) is read inside the write of a request that failed, where
-/// it costs nothing on the hot path; this process's attempts (in flight ones too, so that a parallel
-/// burst cannot all pass) and the keys found over the limit are checked in memory before any I/O.
+/// it costs nothing on the hot path: on SQLite the single writer makes that count exact; on
+/// PostgreSQL concurrent guesses can pass it by at most the writers running at once. A key found at
+/// its limit is remembered here, so that until the window passes its requests (with the right secret
+/// too) are refused before any I/O.
 final class OAuthThrottle: Sendable {
     static let failuresPerClient = 10
     static let failuresPerAddress = 50
@@ -19,7 +21,6 @@ final class OAuthThrottle: Sendable {
     /// entries (malformed requests, throttled ones) do not, or a throttled client would prolong its wait.
     static let countedDetails = ["wrong client secret", "unknown client id", "revoked app"]
 
-    private let recent = RecentSignIns()
     private let blocked = NIOLockedValueBox<[String: Date]>([:])
 
     struct Keys: Sendable {
@@ -31,35 +32,18 @@ final class OAuthThrottle: Sendable {
         var all: [String] { [pair] + (address.map { [$0] } ?? []) }
     }
 
-    enum Admission {
-        case allowed(RecentSignIns.Attempt?)
-        case refused(seconds: Int)
-    }
-
-    /// Before any I/O: refused while a key is known to be over its limit, else the attempt is counted
-    /// until it succeeds.
-    func begin(_ keys: Keys, now: Date) -> Admission {
+    /// Before any I/O: the seconds to wait while a key is at its limit, else nil.
+    func refusal(_ keys: Keys, now: Date) -> Int? {
         let until = blocked.withLockedValue { blocked -> Date? in
             if blocked.count > 10_000 { blocked = blocked.filter { $0.value > now } }
             return keys.all.compactMap { blocked[$0] }.filter { $0 > now }.max()
         }
-        if let until { return .refused(seconds: Self.seconds(until: until, now: now)) }
-        var checks = [RecentSignIns.Check(key: keys.pair, recorded: [], limit: Self.failuresPerClient)]
-        if let address = keys.address { checks.append(RecentSignIns.Check(key: address, recorded: [], limit: Self.failuresPerAddress)) }
-        switch recent.begin(checks, at: now, since: now.addingTimeInterval(-Self.window)) {
-        case .allowed(let attempt): return .allowed(attempt)
-        case .refused(let oldest): return .refused(seconds: Self.seconds(until: oldest.addingTimeInterval(Self.window), now: now))
-        }
-    }
-
-    /// The right credentials: the attempt was no failure.
-    func succeeded(_ attempt: RecentSignIns.Attempt?) {
-        recent.succeeded(attempt)
+        return until.map { Self.seconds(until: $0, now: now) }
     }
 
     /// Inside the write of a request whose credentials were wrong: the seconds to wait when the
-    /// failures already logged for `keys` (by every process) reach a limit, which this process then
-    /// remembers; nil to refuse it as the wrong guess it is.
+    /// failures already logged for `keys` (by every process) are at a limit; nil to refuse it as
+    /// the wrong guess it is.
     func check(_ tx: SQLTx, _ keys: Keys, now: Date) throws -> Int? {
         let since = now.addingTimeInterval(-Self.window)
         let rows = try tx.query(
@@ -85,16 +69,20 @@ final class OAuthThrottle: Sendable {
             if keys.ip != nil, ip == keys.ip { address.append(at) }
             if ip == keys.ip, row.optionalString("actor_label") == keys.clientID { pair.append(at) }
         }
-        var until: [String: Date] = [:]
-        if pair.count >= Self.failuresPerClient {
-            until[keys.pair] = pair[pair.count - Self.failuresPerClient].addingTimeInterval(Self.window)
+        // At the limit already: refused unanswered. Else this failure (recorded by the caller) is
+        // counted, and the key remembered once it reaches the limit.
+        var over: [String: Date] = [:]
+        var reached: [String: Date] = [:]
+        for (key, dates, limit) in [(keys.pair, pair, Self.failuresPerClient)] + (keys.address.map { [($0, address, Self.failuresPerAddress)] } ?? [])
+        {
+            if dates.count >= limit {
+                over[key] = dates[dates.count - limit].addingTimeInterval(Self.window)
+            } else if dates.count + 1 >= limit {
+                reached[key] = (dates + [now])[dates.count + 1 - limit].addingTimeInterval(Self.window)
+            }
         }
-        if let key = keys.address, address.count >= Self.failuresPerAddress {
-            until[key] = address[address.count - Self.failuresPerAddress].addingTimeInterval(Self.window)
-        }
-        guard let latest = until.values.max() else { return nil }
-        blocked.withLockedValue { blocked in blocked.merge(until) { max($0, $1) } }
-        return Self.seconds(until: latest, now: now)
+        blocked.withLockedValue { blocked in blocked.merge(over.merging(reached) { max($0, $1) }) { max($0, $1) } }
+        return over.values.max().map { Self.seconds(until: $0, now: now) }
     }
 
     static func seconds(until: Date, now: Date) -> Int {

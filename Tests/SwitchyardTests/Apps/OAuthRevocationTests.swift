@@ -112,6 +112,18 @@ struct OAuthRevocationTests {
         }
     }
 
+    @Test("many parallel requests with the right secret are never throttled")
+    func parallel() async throws {
+        try await TestApp.run { app in
+            let made = try await app.makeApp()
+            let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<(3 * OAuthThrottle.failuresPerAddress) { group.addTask { try await app.accessToken(made) } }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(tokens.count == 3 * OAuthThrottle.failuresPerAddress)
+        }
+    }
+
     @Test("the throttle counts every process's failures from the activity log")
     func throttleAcrossProcesses() async throws {
         try await TestApp.run { app in
