@@ -25,3 +25,8 @@ fi
 if [ -f bench/webhooks.sh ]; then
   bash bench/webhooks.sh
 fi
+
+# OAuth client-credentials tokens/s and app-authenticated reads, with Authlib's Flask baseline.
+if [ -f bench/oauth.sh ]; then
+  bash bench/oauth.sh
+fi

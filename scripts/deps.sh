@@ -5,8 +5,9 @@ set -euo pipefail
 # nginx: the receiver of bench/webhooks.sh, started there with a config of its own.
 apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps nginx)
 # standardwebhooks: the e2e receivers verify every webhook delivery with it.
-pip_packages=(aiosmtpd schemathesis pytest requests cryptography standardwebhooks)
-python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography, standardwebhooks"
+# authlib: the OAuth 2.0 client of e2e/test_oauth.py (bench/oauth.sh installs its Flask baseline itself).
+pip_packages=(aiosmtpd schemathesis pytest requests cryptography standardwebhooks authlib)
+python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography, standardwebhooks, authlib"
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

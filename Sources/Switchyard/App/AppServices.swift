@@ -23,6 +23,8 @@ public struct AppServices: Sendable {
     public let deliveryWorker: DeliveryWorker
     public let eventTypes: EventTypeCatalog
     public let apps: AppService
+    /// Apps' OAuth 2.0 endpoints (helper "oauth").
+    public let oauth: OAuthService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -126,6 +128,7 @@ public struct AppServices: Sendable {
             webhooks: webhooks,
             publicURL: configuration.publicURL
         )
+        oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

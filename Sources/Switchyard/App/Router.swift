@@ -23,6 +23,8 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         secureCookies: configuration.publicURL.hasPrefix("https:")
     )
     router.group("v1").addRoutes(sessions.signIn)
+    // OAuth 2.0 for apps, at the root and outside /v1's authentication: clients authenticate there themselves.
+    router.addRoutes(OAuthRoutes(oauth: services.oauth).routes)
 
     let api = router.group("v1").add(middleware: AuthenticationMiddleware(publicURL: configuration.publicURL))
     api.addRoutes(sessions.routes)
