@@ -22,6 +22,8 @@ public struct AppServices: Sendable {
     public let webhooks: WebhookService
     public let deliveryWorker: DeliveryWorker
     public let eventTypes: EventTypeCatalog
+    /// The developer portal (issue 14, helper "portal").
+    public let portal: PortalService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -115,6 +117,15 @@ public struct AppServices: Sendable {
             logger: logger
         )
         eventTypes = EventTypeCatalog(authenticator: authenticator, workspaces: workspaces, objectTypes: objectTypes, events: events)
+        // Developer portal (issue 14, helper "portal").
+        portal = PortalService(
+            database: database,
+            clock: clock,
+            passwords: passwords,
+            activity: activity,
+            users: users,
+            publicURL: configuration.publicURL
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
