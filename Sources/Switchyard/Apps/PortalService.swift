@@ -65,9 +65,7 @@ public struct PortalService: Sendable {
                 let developer = try users.createDeveloper(tx, email: email, name: name ?? localPart, passwordHash: hash, now: now)
                 let actor = Principal.session(developer).audit(from: audit)
                 try link(tx, &app, to: developer, audit: actor, now: now)
-                let signedIn = try startSession(tx, developer, now: now)
-                try activity.record(tx, actor, action: "portal.signed_up", targetType: "user", targetID: developer.id, targetLabel: developer.email)
-                return signedIn
+                return try startSession(tx, developer, audit: actor, action: "portal.signed_up", now: now)
             }
         } catch let error as APIError {
             try await activity.recordFailure(audit, action: "portal.signed_up", detail: error.detail, flood: true)
@@ -121,9 +119,7 @@ public struct PortalService: Sendable {
                     var app = try linkableApp(tx, invite)
                     try link(tx, &app, to: developer, audit: actor, now: now)
                 }
-                let signedIn = try startSession(tx, developer, now: now)
-                try activity.record(tx, actor, action: "portal.signed_in", targetType: "user", targetID: developer.id, targetLabel: developer.email)
-                return signedIn
+                return try startSession(tx, developer, audit: actor, action: "portal.signed_in", now: now)
             }
         } catch let error as APIError {
             // A refused invite, not a wrong password: recorded apart from what the throttle counts.
@@ -197,7 +193,8 @@ public struct PortalService: Sendable {
         )
     }
 
-    func startSession(_ tx: SQLTx, _ developer: User, now: Date) throws -> SignedIn {
+    /// A portal session for the developer, recorded as `action` (signed up or signed in).
+    func startSession(_ tx: SQLTx, _ developer: User, audit: AuditContext, action: String, now: Date) throws -> SignedIn {
         let secret = TokenFormat.generate(prefix: PortalSessionResolver.prefix)
         let expiresAt = now.addingTimeInterval(Self.lifetime)
         try SessionStore.insertSession(
@@ -209,6 +206,7 @@ public struct PortalService: Sendable {
             expiresAt: expiresAt,
             kind: PortalSessionResolver.kind
         )
+        try activity.record(tx, audit, action: action, targetType: "user", targetID: developer.id, targetLabel: developer.email)
         return SignedIn(secret: secret, developer: developer, expiresAt: expiresAt)
     }
 

@@ -151,9 +151,7 @@ struct PortalTests {
     @Test("five wrong one-time passwords lock the app, counting down in the detail; then even the right one is 409")
     func wrongPasswordsLock() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let made = signedUp.made
+            let (portal, made) = try await Self.signedUp(app)
             let uri = "/portal/api/apps/\(made.app.id)/verify"
             let right = try #require(made.oneTimePassword)
             let wrong = right == "00000000" ? "11111111" : "00000000"
@@ -192,9 +190,7 @@ struct PortalTests {
     @Test("a one-time password expires after 3 days: 409, and the failure count stays")
     func passwordExpires() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let made = signedUp.made
+            let (portal, made) = try await Self.signedUp(app)
             app.clock.advance(by: 3 * 86_400 + 1)
             let right = try #require(made.oneTimePassword)
             try await portal.request(.post, "/portal/api/apps/\(made.app.id)/verify", json: #"{"one_time_password": "\#(right)"}"#)
@@ -208,9 +204,7 @@ struct PortalTests {
     @Test("verifying activates the app and forgets the password; at most two client secrets, deleted ones free a place")
     func verifyAndSecrets() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let made = signedUp.made
+            let (portal, made) = try await Self.signedUp(app)
             let base = "/portal/api/apps/\(made.app.id)"
             let right = try #require(made.oneTimePassword)
             let verified = try await portal.request(.post, "\(base)/verify", json: #"{"one_time_password": "\#(right)"}"#)
@@ -251,9 +245,7 @@ struct PortalTests {
     @Test("a state-changing portal request from another site is refused and changes nothing; one without either header passes")
     func crossSiteRefused() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let made = signedUp.made
+            let (portal, made) = try await Self.signedUp(app)
             let uri = "/portal/api/apps/\(made.app.id)/verify"
             let right = try #require(made.oneTimePassword)
             let body = #"{"one_time_password": "\#(right)"}"#
@@ -310,9 +302,7 @@ struct PortalTests {
     @Test("sign-up with an email that has an account is 409 saying to sign in; signing in with the invite accepts it")
     func existingAccountSignsIn() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let first = signedUp.made
+            let (portal, first) = try await Self.signedUp(app)
             try await portal.request(.post, "/portal/api/logout")
             let (second, token) = try await Self.invited(app, "Acme Payroll")
             let browser = PortalClient(app: app)
@@ -356,9 +346,7 @@ struct PortalTests {
     @Test("a revoked app leaves the developer's portal; another developer's app is not found")
     func revokedAndForeignApps() async throws {
         try await TestApp.run { app in
-            let signedUp = try await Self.signedUp(app)
-            let portal = signedUp.portal
-            let made = signedUp.made
+            let (portal, made) = try await Self.signedUp(app)
             let foreign = try await app.makeApp("Someone Else's", developerEmail: "else@partner.example")
             try await portal.request(.get, "/portal/api/apps/\(foreign.app.id)").expectProblem(.notFound, "not-found")
             try await portal.request(.post, "/portal/api/apps/\(foreign.app.id)/secrets").expectProblem(.notFound, "not-found")
@@ -384,6 +372,21 @@ struct PortalTests {
             #expect(page.body.contains("dev@partner.example") && page.body.contains("/portal/api/signup") && page.body.contains(token))
             let missing = try await app.request(.get, "/portal/invite/syi_unknown")
             #expect(missing.status == .notFound && missing.headers[.contentType] == "text/html; charset=utf-8")
+        }
+    }
+
+    @Test("an invite expires after 3 days: 410 for the API and the page, and nobody is signed up")
+    func inviteExpires() async throws {
+        try await TestApp.run { app in
+            let (_, token) = try await Self.invited(app)
+            app.clock.advance(by: 3 * 86_400 + 1)
+            try await app.request(.get, "/portal/api/invites/\(token)").expectProblem(.gone, "link-expired")
+            #expect(try await app.request(.get, "/portal/invite/\(token)").status == .gone)
+            let users = try await app.count("users")
+            try await app.request(.post, "/portal/api/signup", json: #"{"invite_token": "\#(token)", "password": "\#(Self.password)"}"#)
+                .expectProblem(.gone, "link-expired")
+            #expect(try await app.count("users") == users)
+            #expect(try await app.count("sessions") == 0)
         }
     }
 
