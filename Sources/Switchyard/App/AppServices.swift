@@ -25,6 +25,8 @@ public struct AppServices: Sendable {
     public let apps: AppService
     /// Apps' OAuth 2.0 endpoints (helper "oauth").
     public let oauth: OAuthService
+    /// The developer portal (issue 14, helper "portal").
+    public let portal: PortalService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -129,6 +131,15 @@ public struct AppServices: Sendable {
             publicURL: configuration.publicURL
         )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
+        // Developer portal (issue 14, helper "portal").
+        portal = PortalService(
+            database: database,
+            clock: clock,
+            passwords: passwords,
+            activity: activity,
+            users: users,
+            publicURL: configuration.publicURL
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

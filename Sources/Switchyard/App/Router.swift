@@ -44,6 +44,14 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
+
+    // Developer portal (issue 14, helper "portal"): its own cookie and authentication, at the root.
+    let portal = PortalRoutes(portal: services.portal, maximumBodySize: bodyLimit, secureCookies: configuration.publicURL.hasPrefix("https:"))
+    router.group("portal").addRoutes(portal.pages)
+    router.group("portal/api").add(middleware: PortalAuthenticationMiddleware(publicURL: configuration.publicURL, requireSession: false))
+        .addRoutes(portal.open)
+    router.group("portal/api").add(middleware: PortalAuthenticationMiddleware(publicURL: configuration.publicURL, requireSession: true))
+        .addRoutes(portal.routes)
     knownRoutes.register(router.routes)
     return router
 }
