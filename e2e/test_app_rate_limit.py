@@ -6,7 +6,8 @@ processes are then loaded at once from 16 threads for a few seconds, far above t
 calls admitted by the two together stay within 10 % of what one token bucket admits (its burst,
 twice the rate, plus the rate times the elapsed time), each process admits its part, every answer
 carries the RateLimit headers, and every admitted call's `app.request` entry is in the activity log
-within a couple of seconds (the entries are batched). Skipped without $SWITCHYARD_TEST_POSTGRES_URL.
+within a couple of seconds (the entries are batched), and those of calls answered just before a
+graceful stop once it has stopped. Skipped without $SWITCHYARD_TEST_POSTGRES_URL.
 """
 
 import hashlib
@@ -22,8 +23,10 @@ import requests
 
 from webhook_support import start_owner, wait_until
 
-RATE = 50  # calls a second; a bucket of 100
-LOAD_SECONDS = 6.0
+# Calls a second (a bucket of 50), low enough that a debug build on a busy machine, called from
+# Python, still asks for well over it; leases of 1.25 tokens, so partial leases happen too.
+RATE = 25
+LOAD_SECONDS = 8.0
 THREADS_PER_SERVER = 8
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -143,7 +146,7 @@ def test_two_processes_keep_one_app_within_its_rate_limit(make_server, pg_databa
     print(f"admitted {admitted} (sum {sum(admitted)}), refused {refused}, in {elapsed:.2f} s; one bucket admits {expected:.0f}")
     problems = loads[0].problems + loads[1].problems
     assert not problems, f"{len(problems)} bad answers, e.g. {problems[:3]}"
-    assert sum(refused) > sum(admitted), "the load did not exceed the limit: the check tested nothing"
+    assert sum(refused) >= 0.5 * sum(admitted), "the load hardly exceeded the limit: the check tested little"
     assert abs(sum(admitted) - expected) <= 0.1 * expected, f"admitted {sum(admitted)}, expected {expected:.0f} ± 10 %"
     assert min(admitted) >= 0.2 * sum(admitted), f"one process starved the other: {admitted}"
 
@@ -153,6 +156,15 @@ def test_two_processes_keep_one_app_within_its_rate_limit(make_server, pg_databa
                                          f"AND app_id = '{app_id}' AND outcome = 'success'"))
     wait_until(lambda: logged() == sum(admitted), 5, f"{sum(admitted)} app.request entries of admitted calls",
                lambda: f"{logged()} logged")
+    # A graceful stop writes what still waits: calls answered just before SIGTERM are listed after it.
+    time.sleep(0.5)  # the bucket refills a little
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    last = [session.get(f"{first.url}/v1/workspaces/{workspace}", timeout=10).status_code for _ in range(5)]
+    assert last == [200] * 5, last
+    assert first.stop() == 0, first.log_tail()
+    assert logged() == sum(admitted) + 5, f"{logged()} logged after the graceful stop, expected {sum(admitted) + 5}"
+
     entry = psql(pg_database_url, f"SELECT actor_type || ' ' || actor_id || ' ' || workspace_id || ' ' || detail "
                                   f"FROM activity_entries WHERE action = 'app.request' AND outcome = 'success' LIMIT 1")
     assert entry == f"app {app_id} {workspace} GET /v1/workspaces/{workspace} 200", entry

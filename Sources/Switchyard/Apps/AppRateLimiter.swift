@@ -45,6 +45,9 @@ public final class AppRateLimiter: Service, Sendable {
         var emptyUntil: Date?
         /// The lease under way, which concurrent calls of the app wait for rather than lease again.
         var leasing: Task<Void, Error>?
+        /// Calls waiting for the next lease: it asks for as many tokens (at least a chunk), so a
+        /// burst of concurrent calls is served by one lease, not one chunk at a time.
+        var waiting = 0
     }
 
     /// How long a share may lie unused before it goes back to the bucket.
@@ -103,9 +106,9 @@ public final class AppRateLimiter: Service, Sendable {
     /// or `.refused`, never `.lease`. Each lease is one short write; concurrent calls of one app
     /// wait for the same lease.
     public func acquire(_ appID: String, rate: Double) async throws -> Decision {
-        // Each round admits, refuses, or leases tokens that concurrent calls may take first; a
-        // handful of rounds settles all but a pathological race, which is refused (never admitted).
-        for _ in 0..<8 {
+        // Each round admits, refuses, or leases for every call waiting; tokens a concurrent call took
+        // first send this one round again. A pathological race is refused, never admitted.
+        for _ in 0..<16 {
             let decision = take(appID, rate: rate)
             guard decision == .lease else { return decision }
             try await lease(appID, rate: rate)
@@ -146,10 +149,14 @@ public final class AppRateLimiter: Service, Sendable {
     }
 
     private func lease(_ appID: String, rate: Double) async throws {
+        let now = clock.now
         let task = shares.withLockedValue { shares -> Task<Void, Error> in
-            if let running = shares[appID]?.leasing { return running }
+            var share = shares[appID] ?? Share(rate: rate, lastUsed: now, bucketSeenAt: now)
+            defer { shares[appID] = share }
+            share.waiting += 1
+            if let running = share.leasing { return running }
             let task = Task { try await self.performLease(appID, rate: rate) }
-            shares[appID, default: Share(rate: rate, lastUsed: clock.now, bucketSeenAt: clock.now)].leasing = task
+            share.leasing = task
             return task
         }
         try await task.value
@@ -158,7 +165,11 @@ public final class AppRateLimiter: Service, Sendable {
     private func performLease(_ appID: String, rate: Double) async throws {
         let now = clock.now
         let burst = Self.burst(rate)
-        let want = Self.chunk(rate)
+        let demand = shares.withLockedValue { shares in
+            defer { shares[appID]?.waiting = 0 }
+            return shares[appID]?.waiting ?? 0
+        }
+        let want = min(burst, max(Self.chunk(rate), Double(demand)))
         let result: Result<AppRateLimitStore.Lease, Error>
         do {
             result = .success(
@@ -180,7 +191,7 @@ public final class AppRateLimiter: Service, Sendable {
             share.bucketSeenAt = now
             if share.tokens < 1 {
                 // Ask again once the bucket can fill a lease (or pay what the share owes).
-                let needed = max(want, 1 - share.tokens) - lease.left
+                let needed = max(Self.chunk(rate), 1 - share.tokens) - lease.left
                 share.emptyUntil = now.addingTimeInterval(max(needed, 0.001) / rate)
             } else {
                 share.emptyUntil = nil

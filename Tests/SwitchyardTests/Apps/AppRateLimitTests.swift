@@ -105,6 +105,21 @@ struct AppRateLimitTests {
         }
     }
 
+    @Test("a burst of concurrent calls within the bucket is admitted whole: one lease serves every waiting call")
+    func concurrentBurst() async throws {
+        try await TestApp.run { app in
+            let made = try await app.makeApp(rateLimit: 50)
+            let token = try await app.accessToken(made)
+            let path = app.workspaceRead
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<100 { group.addTask { try await app.client.get(path, token: token).status } }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .ok }.count == 100, "\(statuses.filter { $0 != .ok })")
+            #expect(try await app.request(.get, path, token: token).status == .tooManyRequests)
+        }
+    }
+
     @Test("a share left unused goes back to the shared bucket")
     func idleShareReturns() async throws {
         try await TestApp.run { app in
