@@ -27,6 +27,9 @@ public struct AppServices: Sendable {
     public let oauth: OAuthService
     /// The developer portal (issue 14, helper "portal").
     public let portal: PortalService
+    /// Apps' rate limits and the batched `app.request` entries (Apps/AppCallMiddleware.swift).
+    public let appRateLimiter: AppRateLimiter
+    public let activityBatcher: ActivityBatcher
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -36,11 +39,14 @@ public struct AppServices: Sendable {
         mail = MailService(database: database, clock: clock)
         let smtp = configuration.smtpURL.map { SMTPClient(url: $0, from: configuration.mailFrom) }
         mailSender = MailSender(database: database, clock: clock, smtp: smtp, logger: logger)
+        appRateLimiter = AppRateLimiter(database: database, clock: clock, defaultRate: configuration.appRateLimit, logger: logger)
+        activityBatcher = ActivityBatcher(database: database, logger: logger)
         authenticator = Authenticator(
             database: database,
             clock: clock,
             activity: activity,
-            resolvers: [APITokenResolver(), AppTokenResolver(), SessionResolver()]
+            resolvers: [APITokenResolver(), AppTokenResolver(), SessionResolver()],
+            rateLimiter: appRateLimiter
         )
         let passwords = Passwords(cost: configuration.bcryptCost)
         users = UserService(

@@ -27,6 +27,15 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.addRoutes(OAuthRoutes(oauth: services.oauth).routes)
 
     let api = router.group("v1").add(middleware: AuthenticationMiddleware(publicURL: configuration.publicURL))
+    // Apps' calls: rate limit headers and their `app.request` entries (after the credentials are read).
+    api.add(
+        middleware: AppCallMiddleware(
+            authenticator: authenticator,
+            limiter: services.appRateLimiter,
+            batcher: services.activityBatcher,
+            maximumBodySize: bodyLimit
+        )
+    )
     api.addRoutes(sessions.routes)
     api.addRoutes(WorkspaceRoutes(authenticator: authenticator, workspaces: services.workspaces, maximumBodySize: bodyLimit).routes)
     api.addRoutes(

@@ -27,17 +27,36 @@ public struct Caller: Sendable {
 
 /// Which app a request turned out to come from, written by the authenticator and read by the
 /// middleware that wrapped the request: request contexts are values, so this box carries the
-/// answer back out.
+/// answer back out. It also carries the call's standing with the app's rate limit, so a request
+/// that authenticates twice (a retried create) is counted once.
 public final class AppCallNote: Sendable {
-    private let box = NIOLockedValueBox<(app: AppPrincipal?, workspaceID: String?)>((nil, nil))
+    private struct Noted {
+        var app: AppPrincipal?
+        var workspaceID: String?
+        var rateLimit: AppRateLimitState?
+        var admitted = false
+    }
+
+    private let box = NIOLockedValueBox(Noted())
 
     public init() {}
 
     public var app: AppPrincipal? { box.withLockedValue { $0.app } }
     public var workspaceID: String? { box.withLockedValue { $0.workspaceID } }
+    /// The figures of the `RateLimit-*` headers, once the call was admitted or refused.
+    public var rateLimit: AppRateLimitState? { box.withLockedValue { $0.rateLimit } }
+    /// Whether the call was given one of its app's tokens.
+    public var isAdmitted: Bool { box.withLockedValue { $0.admitted } }
 
     func note(_ app: AppPrincipal) {
         box.withLockedValue { $0.app = app }
+    }
+
+    func note(rateLimit: AppRateLimitState, admitted: Bool) {
+        box.withLockedValue { noted in
+            noted.rateLimit = rateLimit
+            noted.admitted = noted.admitted || admitted
+        }
     }
 
     /// The workspace the call was about, when a service knows it.
@@ -82,12 +101,21 @@ public final class Authenticator: Sendable {
     let clock: any WallClock
     let activity: ActivityService
     let resolvers: [any CredentialResolver]
+    /// Apps' rate limits, checked before a call's body runs; nil checks none.
+    let rateLimiter: AppRateLimiter?
 
-    public init(database: Database, clock: any WallClock, activity: ActivityService, resolvers: [any CredentialResolver]) {
+    public init(
+        database: Database,
+        clock: any WallClock,
+        activity: ActivityService,
+        resolvers: [any CredentialResolver],
+        rateLimiter: AppRateLimiter? = nil
+    ) {
         self.database = database
         self.clock = clock
         self.activity = activity
         self.resolvers = resolvers
+        self.rateLimiter = rateLimiter
     }
 
     /// Looks credentials up in the caller's transaction. Never writes.
@@ -124,39 +152,52 @@ public final class Authenticator: Sendable {
     /// The caller, in a read of its own: for routes that read nothing else on a hot path. 401
     /// without valid credentials.
     public func principal(_ caller: Caller) async throws -> Principal {
-        let now = clock.now
-        let authentication = try await database.read { [self] tx in try authenticate(tx, caller.credentials, now: now) }
-        try await settle(authentication, caller: caller)
-        return try authentication.require()
+        try await read(caller) { _, principal in principal }
     }
 
-    /// Authenticates and runs `body` in one read transaction: a hot read costs one hop.
+    /// Authenticates and runs `body` in one read transaction: a hot read costs one hop. An app's
+    /// call takes a token of its rate limit first (`admit`): refused with 429 before `body` runs,
+    /// or, when this process's share is spent, run again once a lease came back.
     public func read<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
-        let now = clock.now
-        let (authentication, result) = try await database.read { [self] tx -> (Authentication, Result<T, Error>?) in
-            let authentication = try authenticate(tx, caller.credentials, now: now)
-            guard case .principal(let principal, _) = authentication else { return (authentication, nil) }
-            do { return (authentication, .success(try body(tx, principal))) } catch { return (authentication, .failure(error)) }
+        var admitted = false
+        while true {
+            let now = clock.now
+            let leased = admitted
+            let (authentication, gate, result) = try await database.read { [self] tx -> (Authentication, RateGate, Result<T, Error>?) in
+                let authentication = try authenticate(tx, caller.credentials, now: now)
+                guard case .principal(let principal, _) = authentication else { return (authentication, .pass, nil) }
+                let gate = admit(principal, caller, leased: leased)
+                guard case .pass = gate else { return (authentication, gate, nil) }
+                do { return (authentication, .pass, .success(try body(tx, principal))) } catch { return (authentication, .pass, .failure(error)) }
+            }
+            if try await passGate(gate, authentication, caller, admitted: &admitted) { continue }
+            try await settle(authentication, caller: caller)
+            _ = try authentication.require()
+            guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
+            return try result.get()
         }
-        try await settle(authentication, caller: caller)
-        _ = try authentication.require()
-        guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
-        return try result.get()
     }
 
     /// Authenticates and runs `body` in one write transaction, noting the credential's use in it; a
-    /// refusal is recorded after it.
+    /// refusal is recorded after it. An app's call over its rate limit writes nothing.
     public func write<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
-        let now = clock.now
-        let (authentication, result) = try await database.write { [self] tx -> (Authentication, T?) in
-            let authentication = try authenticate(tx, caller.credentials, now: now)
-            guard case .principal(let principal, let noteUse) = authentication else { return (authentication, nil) }
-            try noteUse?(tx, now)
-            return (.principal(principal, noteUse: nil), try body(tx, principal))
+        var admitted = false
+        while true {
+            let now = clock.now
+            let leased = admitted
+            let (authentication, gate, result) = try await database.write { [self] tx -> (Authentication, RateGate, T?) in
+                let authentication = try authenticate(tx, caller.credentials, now: now)
+                guard case .principal(let principal, let noteUse) = authentication else { return (authentication, .pass, nil) }
+                let gate = admit(principal, caller, leased: leased)
+                guard case .pass = gate else { return (.principal(principal, noteUse: nil), gate, nil) }
+                try noteUse?(tx, now)
+                return (.principal(principal, noteUse: nil), .pass, try body(tx, principal))
+            }
+            if try await passGate(gate, authentication, caller, admitted: &admitted) { continue }
+            try await settle(authentication, caller: caller)
+            _ = try authentication.require()
+            guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
+            return result
         }
-        try await settle(authentication, caller: caller)
-        _ = try authentication.require()
-        guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
-        return result
     }
 }
