@@ -23,6 +23,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
         secureCookies: configuration.publicURL.hasPrefix("https:")
     )
     router.group("v1").addRoutes(sessions.signIn)
+    router.group("v1").addRoutes(UserLifecycleRoutes(users: services.users, maximumBodySize: bodyLimit).routes)
 
     let api = router.group("v1").add(middleware: AuthenticationMiddleware(publicURL: configuration.publicURL))
     api.addRoutes(sessions.routes)
