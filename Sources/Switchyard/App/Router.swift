@@ -25,6 +25,7 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     router.group("v1").addRoutes(sessions.signIn)
     // OAuth 2.0 for apps, at the root and outside /v1's authentication: clients authenticate there themselves.
     router.addRoutes(OAuthRoutes(oauth: services.oauth).routes)
+    router.group("v1").addRoutes(UserLifecycleRoutes(users: services.users, maximumBodySize: bodyLimit).routes)
 
     let api = router.group("v1").add(middleware: AuthenticationMiddleware(publicURL: configuration.publicURL))
     // Apps' calls: rate limit headers and their `app.request` entries (after the credentials are read).

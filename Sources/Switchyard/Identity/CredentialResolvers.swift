@@ -1,7 +1,8 @@
 import Foundation
 
 /// Personal API tokens (`Authorization: Bearer sy_live_…` or `sy_test_…`), looked up by hash with
-/// their user in one query.
+/// their user in one query; a deactivated user's tokens are refused (and work again once the user
+/// is reactivated, unless revoked).
 struct APITokenResolver: CredentialResolver {
     static let prefixes = [TokenFormat.prefix(for: .live), TokenFormat.prefix(for: .test)]
 
@@ -14,7 +15,13 @@ struct APITokenResolver: CredentialResolver {
         guard case .bearer(let token) = credentials, TokenFormat.isWellFormed(token) else {
             return .refused(reason: "malformed token", detail: "The token is not a Switchyard API token (sy_live_… or sy_test_…).")
         }
-        guard let (record, user) = try TokenStore.tokenWithUser(tx, secretHash: TokenFormat.hash(token)) else {
+        let found: (APIToken, User)?
+        do {
+            found = try TokenStore.tokenWithUser(tx, secretHash: TokenFormat.hash(token))
+        } catch let refusal as APIError where refusal.problem == .unauthenticated {
+            return .refused(reason: "token …\(token.suffix(4)) of a deactivated user", detail: refusal.detail)
+        }
+        guard let (record, user) = found else {
             return .refused(reason: "unknown token …\(token.suffix(4))", detail: "The API token is not valid.")
         }
         if record.revokedAt != nil {
@@ -33,7 +40,7 @@ struct APITokenResolver: CredentialResolver {
 }
 
 /// Console sessions (the `sy_session` cookie). An unknown or expired cookie is no credential at all:
-/// the caller is anonymous.
+/// the caller is anonymous; a deactivated user's session is refused with a 401 that says so.
 struct SessionResolver: CredentialResolver {
     static let prefix = "sys_"
 
@@ -43,10 +50,15 @@ struct SessionResolver: CredentialResolver {
     }
 
     func resolve(_ tx: SQLTx, _ credentials: Credentials, now: Date) throws -> Authentication {
-        guard case .session(let secret) = credentials, TokenFormat.isWellFormed(secret, prefixes: [Self.prefix]),
-            let session = try SessionStore.sessionWithUser(tx, secretHash: TokenFormat.hash(secret)),
-            session.expiresAt > now
-        else { return .anonymous }
+        guard case .session(let secret) = credentials, TokenFormat.isWellFormed(secret, prefixes: [Self.prefix]) else { return .anonymous }
+        let found: (id: String, expiresAt: Date, user: User)?
+        do {
+            found = try SessionStore.sessionWithUser(tx, secretHash: TokenFormat.hash(secret))
+        } catch let refusal as APIError where refusal.problem == .unauthenticated {
+            // Sessions are deleted at deactivation; one that slipped in alongside it is refused here.
+            return .refused(reason: "session of a deactivated user", detail: refusal.detail)
+        }
+        guard let session = found, session.expiresAt > now else { return .anonymous }
         return .principal(.user(UserPrincipal(user: session.user, credential: .session(id: session.id))), noteUse: nil)
     }
 }

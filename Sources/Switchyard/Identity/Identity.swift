@@ -37,10 +37,18 @@ public struct Workspace: Codable, Sendable {
 }
 
 public struct User: Codable, Sendable {
+    /// `invited`: no password set yet (signs in only after accepting the invite); `deactivated`:
+    /// every session and token of the user is refused until reactivated.
+    public enum Status: String, APIEnum, Sendable {
+        case active, invited, deactivated
+    }
+
     public var id: String
     public var email: String
     public var name: String
     public var role: Role
+    public var status: Status = .active
+    public var deactivatedAt: Date? = nil
     public var createdAt: Date
     public var updatedAt: Date
 }

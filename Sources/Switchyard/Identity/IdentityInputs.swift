@@ -1,18 +1,64 @@
 import Foundation
 
+/// `invite`: the user sets their own password from a mailed link instead (no `password` with it).
 public struct CreateUserInput: RequestBody {
-    public static let keys: Set<String> = ["email", "name", "role", "password"]
+    public static let keys: Set<String> = ["email", "name", "role", "password", "invite"]
     public var email: String
     public var name: String?
     public var role: Role
     public var password: String?
+    public var invite: Bool?
 
-    public init(email: String, name: String? = nil, role: Role, password: String? = nil) {
+    public init(email: String, name: String? = nil, role: Role, password: String? = nil, invite: Bool? = nil) {
         self.email = email
         self.name = name
         self.role = role
         self.password = password
+        self.invite = invite
     }
+}
+
+public struct UpdateUserInput: RequestBody {
+    public static let keys: Set<String> = ["name", "role"]
+    public var name: String?
+    public var role: Role?
+
+    public init(name: String? = nil, role: Role? = nil) {
+        self.name = name
+        self.role = role
+    }
+}
+
+public struct AcceptInviteInput: RequestBody {
+    public static let keys: Set<String> = ["password", "name"]
+    public var password: String
+    public var name: String?
+}
+
+public struct ChangePasswordInput: RequestBody {
+    public static let keys: Set<String> = ["old_password", "new_password"]
+    public var oldPassword: String
+    public var newPassword: String
+
+    enum CodingKeys: String, CodingKey {
+        case oldPassword = "old_password"
+        case newPassword = "new_password"
+    }
+
+    public init(oldPassword: String, newPassword: String) {
+        self.oldPassword = oldPassword
+        self.newPassword = newPassword
+    }
+}
+
+public struct PasswordResetRequestInput: RequestBody {
+    public static let keys: Set<String> = ["email"]
+    public var email: String
+}
+
+public struct PasswordResetInput: RequestBody {
+    public static let keys: Set<String> = ["password"]
+    public var password: String
 }
 
 public struct CreateWorkspaceInput: RequestBody {
@@ -63,8 +109,10 @@ public struct SignInInput: RequestBody {
     public var password: String
 }
 
-/// The answer to a user's creation; `password` only when the server generated it.
+/// The answer to a user's creation; `password` only when the server generated it, `invited`
+/// (true) only when the user was invited to set their own.
 public struct CreatedUser: Codable, Sendable {
     public var user: User
     public var password: String?
+    public var invited: Bool?
 }

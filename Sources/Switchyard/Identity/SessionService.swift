@@ -24,11 +24,14 @@ public struct SessionService: Sendable {
         audit.actorLabel = String(address.prefix(254))
         let attempt = try await reserveSignIn(audit)
         // An unknown email still costs a bcrypt check, so timing does not tell which emails exist.
+        // An invited user (no password yet) costs the same check; a deactivated one gets the same
+        // answer as a wrong password, so neither tells whether the email exists.
         let hash: String
-        if let found { hash = found.1 } else { hash = try await passwords.unknownUserHash() }
+        if let found, !found.1.isEmpty { hash = found.1 } else { hash = try await passwords.unknownUserHash() }
         let verified = try await passwords.verify(password, hash: hash)
-        guard let (user, _) = found, verified else {
-            try await activity.recordFailure(audit, action: "session.created", detail: "wrong email or password")
+        guard let (user, stored) = found, verified, !stored.isEmpty, user.status == .active else {
+            let reason = UserLifecycle.signInRefusal(found?.0, verified: verified)
+            try await activity.recordFailure(audit, action: "session.created", detail: reason)
             throw APIError.unauthenticated("The email or password is wrong.")
         }
         recentSignIns.succeeded(attempt)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// SQL for console sessions.
+/// SQL for sessions: the console's (`sy_session`) and the developer portal's (`sy_portal`).
 enum SessionStore {
     /// `kind`: `console` or `portal`; each cookie opens only its own.
     static func insertSession(
@@ -23,6 +23,9 @@ enum SessionStore {
         )
     }
 
+    /// The session and its user, in one read: authentication is on every request. A deactivated
+    /// user's session is refused here, with the 401 that says so, for every kind (console and
+    /// portal), whoever resolves it.
     static func sessionWithUser(_ tx: SQLTx, secretHash: String, kind: String = "console") throws -> (id: String, expiresAt: Date, user: User)? {
         guard
             let row = try tx.queryOne(
@@ -34,7 +37,15 @@ enum SessionStore {
                 kind
             )
         else { return nil }
-        return (try row.string("session_id"), try row.date("session_expires_at"), try UserStore.user(from: row))
+        let user = try UserStore.user(from: row)
+        if user.status == .deactivated { throw UserStore.deactivatedRefusal(user) }
+        return (try row.string("session_id"), try row.date("session_expires_at"), user)
+    }
+
+    /// Ends the user's sessions of every kind (console and portal) but `except`.
+    @discardableResult
+    static func deleteSessions(_ tx: SQLTx, userID: String, except: String? = nil) throws -> Int {
+        try tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", userID, except ?? "")
     }
 
     static func deleteSessions(_ tx: SQLTx, expiredBefore date: Date) throws -> Int {

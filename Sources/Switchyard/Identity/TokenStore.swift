@@ -47,26 +47,33 @@ enum TokenStore {
         try tx.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", at, id)
     }
 
-    /// The token with this hash and its user, in one read: authentication is on every request.
+    /// The token with this hash and its user, in one read: authentication is on every request. A
+    /// deactivated user's token is refused here, with the 401 that says so.
     static func tokenWithUser(_ tx: SQLTx, secretHash: String) throws -> (APIToken, User)? {
         guard
             let row = try tx.queryOne(
                 """
                 SELECT t.*, u.email AS user_email, u.name AS user_name, u.role AS user_role,
-                       u.created_at AS user_created_at, u.updated_at AS user_updated_at
+                       u.created_at AS user_created_at, u.updated_at AS user_updated_at,
+                       u.deactivated_at AS user_deactivated_at,
+                       CASE WHEN u.password_hash = '' THEN 1 ELSE 0 END AS user_invited
                 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?
                 """,
                 secretHash
             )
         else { return nil }
+        let deactivatedAt = row.optionalDate("user_deactivated_at")
         let user = User(
             id: try row.string("user_id"),
             email: try row.string("user_email"),
             name: try row.string("user_name"),
             role: Role(rawValue: try row.string("user_role")) ?? .member,
+            status: deactivatedAt != nil ? .deactivated : row.bool("user_invited") ? .invited : .active,
+            deactivatedAt: deactivatedAt,
             createdAt: try row.date("user_created_at"),
             updatedAt: try row.date("user_updated_at")
         )
+        if user.status == .deactivated { throw UserStore.deactivatedRefusal(user) }
         return (try token(from: row), user)
     }
 

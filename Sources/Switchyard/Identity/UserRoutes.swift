@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 
-/// `/v1/users` and `/v1/tokens`.
+/// `/v1/users` (and the lifecycle: change, deactivate, reactivate, invite again, own password)
+/// and `/v1/tokens`.
 struct UserRoutes {
     let authenticator: Authenticator
     let users: UserService
@@ -13,6 +14,11 @@ struct UserRoutes {
             .post("users", use: createUser)
             .get("users", use: listUsers)
             .get("users/:user_id", use: user)
+            .patch("users/:user_id", use: updateUser)
+            .post("users/:user_id/deactivate", use: deactivateUser)
+            .post("users/:user_id/reactivate", use: reactivateUser)
+            .post("users/:user_id/invite", use: resendInvite)
+            .post("users/me/password", use: changePassword)
             .post("tokens", use: createToken)
             .get("tokens", use: listTokens)
             .delete("tokens/:token_id", use: revokeToken)
@@ -34,6 +40,35 @@ struct UserRoutes {
     @Sendable func user(_ request: Request, context: AppRequestContext) async throws -> User {
         let principal = try await authenticator.principal(context)
         return try await users.user(id: try context.parameters.require("user_id"), by: principal)
+    }
+
+    @Sendable func updateUser(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        var request = request
+        let input = try await request.decodeBody(UpdateUserInput.self, limit: maximumBodySize)
+        return try await users.update(id: try context.parameters.require("user_id"), input, by: principal, audit: context.audit())
+    }
+
+    @Sendable func deactivateUser(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        return try await users.deactivate(id: try context.parameters.require("user_id"), by: principal, audit: context.audit())
+    }
+
+    @Sendable func reactivateUser(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        return try await users.reactivate(id: try context.parameters.require("user_id"), by: principal, audit: context.audit())
+    }
+
+    @Sendable func resendInvite(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        return try await users.resendInvite(id: try context.parameters.require("user_id"), by: principal, audit: context.audit())
+    }
+
+    @Sendable func changePassword(_ request: Request, context: AppRequestContext) async throws -> User {
+        let principal = try await authenticator.principal(context)
+        var request = request
+        let input = try await request.decodeBody(ChangePasswordInput.self, limit: maximumBodySize)
+        return try await users.changePassword(input, by: principal, audit: context.audit())
     }
 
     @Sendable func createToken(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<CreatedAPIToken> {

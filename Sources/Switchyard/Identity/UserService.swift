@@ -8,6 +8,8 @@ public struct UserService: Sendable {
     let activity: ActivityService
     let mail: MailService
     let publicURL: String
+    /// This process's checks of old passwords under way, counted with the logged failures.
+    let recentPasswordChecks = RecentSignIns()
 
     public struct Bootstrap: Sendable {
         public var email: String
@@ -43,7 +45,7 @@ public struct UserService: Sendable {
                     now: now
                 )
                 try TokenStore.insert(tx, record, secretHash: TokenFormat.hash(token))
-                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: owner.id)
+                try activity.record(tx, audit, action: "user.created", targetType: "user", targetID: owner.id, targetLabel: owner.email)
                 return Bootstrap(email: email, password: password, token: token, workspace: workspace)
             }
         } catch StorageError.uniqueViolation {
@@ -61,36 +63,56 @@ public struct UserService: Sendable {
         }
         let email = try Validate.email(input.email)
         let name = try Validate.name(input.name ?? email.split(separator: "@").first.map(String.init) ?? email)
+        let invite = input.invite ?? false
         var generated: String?
-        let password: String
-        if let given = input.password {
-            guard given.count >= Passwords.minimumLength else {
-                throw APIError.validation("`password` must be at least \(Passwords.minimumLength) characters.", field: "password")
+        let hash: String
+        if invite {
+            if input.password != nil {
+                throw APIError.validation("Leave out `password` with `invite`: the invited user chooses their own.", field: "password")
             }
-            // bcrypt reads 72 bytes; a longer password would silently equal its first 72.
-            guard given.utf8.count <= 72 else {
-                throw APIError.validation("`password` must be at most 72 bytes (bcrypt reads no more).", field: "password")
-            }
-            password = given
+            // '' matches no password: nobody signs in as this user until they accept the invite.
+            hash = ""
         } else {
-            password = Passwords.generate()
-            generated = password
+            let password: String
+            if let given = input.password {
+                try UserLifecycle.checkNewPassword(given)
+                password = given
+            } else {
+                password = Passwords.generate()
+                generated = password
+            }
+            hash = try await passwords.hash(password)
         }
-        let hash = try await passwords.hash(password)
         let now = clock.now
-        let user = User(id: ID.make("usr", at: now), email: email, name: name, role: input.role, createdAt: now, updatedAt: now)
+        var user = User(id: ID.make("usr", at: now), email: email, name: name, role: input.role, createdAt: now, updatedAt: now)
+        if invite { user.status = .invited }
         let signIn = publicURL
         do {
-            try await database.write { tx in
+            try await database.write { [user] tx in
                 try UserStore.insert(tx, user, passwordHash: hash)
+                let audit = principal?.audit(from: audit) ?? audit
                 try activity.record(
                     tx,
-                    principal?.audit(from: audit) ?? audit,
+                    audit,
                     action: "user.created",
                     targetType: "user",
                     targetID: user.id,
-                    detail: "role \(user.role.rawValue)"
+                    targetLabel: user.email,
+                    detail: "role \(user.role.rawValue)\(invite ? ", invited" : "")"
                 )
+                if invite {
+                    let sent = try sendInvite(tx, to: user, now: now)
+                    try activity.record(
+                        tx,
+                        audit,
+                        action: "user.invited",
+                        targetType: "user",
+                        targetID: user.id,
+                        targetLabel: user.email,
+                        detail: "valid until \(RFC3339.format(sent.expiresAt))"
+                    )
+                    return
+                }
                 try mail.enqueue(
                     tx,
                     to: email,
@@ -106,7 +128,7 @@ public struct UserService: Sendable {
         } catch StorageError.uniqueViolation {
             throw APIError.conflict("A user with the email \(email) exists already.", field: "email")
         }
-        return CreatedUser(user: user, password: generated)
+        return CreatedUser(user: user, password: generated, invited: invite ? true : nil)
     }
 
     public func list(by principal: Principal, after: String?, limit: Int) async throws -> [User] {
