@@ -9,28 +9,6 @@ import Testing
 /// Access tokens written straight to the store, and a second "process" over the test's database,
 /// for the rate-limit tests (the OAuth token endpoint has tests of its own).
 extension TestApp {
-    /// A fresh `sya_live_…` (or `sya_test_…`) token of `made`'s app, valid for an hour.
-    func accessToken(_ made: MadeApp) async throws -> String {
-        let app = made.app
-        let token = TokenFormat.generate(prefix: AppTokenResolver.prefix(for: app.mode))
-        let now = clock.now
-        try await database.write { tx in
-            let secretID = try #require(try tx.queryOne("SELECT id FROM app_secrets WHERE app_id = ?", app.id)?.string("id"))
-            try AppCredentialStore.insertToken(
-                tx,
-                id: ID.make("atk", at: now),
-                appID: app.id,
-                secretID: secretID,
-                tokenHash: TokenFormat.hash(token),
-                mode: app.mode,
-                scope: nil,
-                expiresAt: now.addingTimeInterval(3600),
-                createdAt: now
-            )
-        }
-        return token
-    }
-
     /// Another process on the same database and clock: its own services (rate-limit shares, entry
     /// batcher) and router.
     func otherProcess(_ body: @escaping @Sendable (AppServices, any TestClientProtocol) async throws -> Void) async throws {

@@ -12,7 +12,7 @@ struct AppRateLimitTests {
             try await app.createWorkOrderType()
             // 2 calls a second: a bucket of 4.
             let made = try await app.makeApp(permissions: ["work_order:read", "work_order:create"], rateLimit: 2)
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             for remaining in [3, 2, 1, 0] {
                 let answer = try await app.request(.get, app.workspaceRead, token: token)
                 #expect(answer.status == .ok, "\(answer.body)")
@@ -52,7 +52,7 @@ struct AppRateLimitTests {
     func refill() async throws {
         try await TestApp.run(configure: { $0.appRateLimit = 3 }) { app in
             let made = try await app.makeApp()
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             func admitted(_ calls: Int) async throws -> Int {
                 var count = 0
                 for _ in 0..<calls where try await app.request(.get, app.workspaceRead, token: token).status == .ok { count += 1 }
@@ -74,7 +74,7 @@ struct AppRateLimitTests {
     func twoProcesses() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp(rateLimit: 100)
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             let path = app.workspaceRead
             try await app.otherProcess { other, client in
                 // 2 simulated seconds in steps of 20 ms, each with 6 calls from each process at once:
@@ -109,7 +109,7 @@ struct AppRateLimitTests {
     func concurrentBurst() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp(rateLimit: 50)
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             let path = app.workspaceRead
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for _ in 0..<100 { group.addTask { try await app.client.get(path, token: token).status } }
@@ -124,7 +124,7 @@ struct AppRateLimitTests {
     func idleShareReturns() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp(rateLimit: 100)
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             // Leases of 5 (a twentieth of a second at 100 a second): 11 for 52 calls, 3 tokens unspent.
             for _ in 0..<52 { #expect(try await app.request(.get, app.workspaceRead, token: token).status == .ok) }
             #expect(try await app.storedTokens(made.app.id) == 145)
@@ -143,7 +143,7 @@ struct AppRateLimitTests {
     func requestEntries() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp("Ledger Sync", rateLimit: 1)
-            let token = try await app.accessToken(made)
+            let token = try await app.accessToken(for: made.app)
             #expect(try await app.request(.get, app.workspaceRead, token: token).status == .ok)
             #expect(try await app.request(.get, app.workspaceRead, token: token).status == .ok)
             #expect(try await app.request(.get, app.workspaceRead, token: token).status == .tooManyRequests)

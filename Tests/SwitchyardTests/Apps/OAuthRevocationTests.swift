@@ -11,8 +11,8 @@ struct OAuthRevocationTests {
         try await TestApp.run { app in
             let made = try await app.makeApp(permissions: ["events:read", "webhooks:manage"])
             let other = try await app.makeApp("Other Ledger", permissions: ["events:read"])
-            let token = try await app.accessToken(made, scope: "events:read")
-            let othersToken = try await app.accessToken(other)
+            let token = try await app.issuedToken(made, scope: "events:read")
+            let othersToken = try await app.issuedToken(other)
             let basic = (made.app.clientId, try #require(made.clientSecret))
 
             let own = try await app.form("/oauth/introspect", [("token", token)], basic: basic)
@@ -50,8 +50,8 @@ struct OAuthRevocationTests {
         try await TestApp.run { app in
             let made = try await app.makeApp()
             let other = try await app.makeApp("Other Ledger")
-            let token = try await app.accessToken(made)
-            let othersToken = try await app.accessToken(other)
+            let token = try await app.issuedToken(made)
+            let othersToken = try await app.issuedToken(other)
             let basic = (made.app.clientId, try #require(made.clientSecret))
 
             // The ping is the lead's route for apps; until it serves them, an app gets 403, not 401.
@@ -90,7 +90,7 @@ struct OAuthRevocationTests {
                 try await app.form("/oauth/token", grant + [("scope", "webhooks:manage")], basic: right)
                     .expectOAuthError(.badRequest, "invalid_scope")
             }
-            _ = try await app.accessToken(made)
+            _ = try await app.issuedToken(made)
             let wrong = (made.app.clientId, TokenFormat.generate(prefix: "syc_"))
             for _ in 0..<OAuthThrottle.failuresPerClient {
                 try await app.form("/oauth/token", grant, basic: wrong).expectOAuthError(.unauthorized, "invalid_client")
@@ -103,12 +103,12 @@ struct OAuthRevocationTests {
             }
             // Another client id is not throttled by this one's failures.
             let other = try await app.makeApp("Other Ledger")
-            _ = try await app.accessToken(other)
+            _ = try await app.issuedToken(other)
             let throttled = try await app.activity("app.token_refused").filter { $0.detail?.lowercased().contains("too many") == true }
             #expect(!throttled.isEmpty)
 
             app.clock.advance(by: OAuthThrottle.window + 1)
-            _ = try await app.accessToken(made)
+            _ = try await app.issuedToken(made)
         }
     }
 
@@ -117,7 +117,7 @@ struct OAuthRevocationTests {
         try await TestApp.run { app in
             let made = try await app.makeApp()
             let tokens = try await withThrowingTaskGroup(of: String.self) { group in
-                for _ in 0..<(3 * OAuthThrottle.failuresPerAddress) { group.addTask { try await app.accessToken(made) } }
+                for _ in 0..<(3 * OAuthThrottle.failuresPerAddress) { group.addTask { try await app.issuedToken(made) } }
                 return try await group.reduce(into: Set<String>()) { $0.insert($1) }
             }
             #expect(tokens.count == 3 * OAuthThrottle.failuresPerAddress)

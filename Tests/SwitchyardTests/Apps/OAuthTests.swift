@@ -34,7 +34,7 @@ extension TestApp {
     }
 
     /// A token for `made` by client_secret_basic; `scope` narrows it.
-    func accessToken(_ made: MadeApp, scope: String? = nil) async throws -> String {
+    func issuedToken(_ made: MadeApp, scope: String? = nil) async throws -> String {
         let secret = try #require(made.clientSecret)
         var parameters = [("grant_type", "client_credentials")]
         if let scope { parameters.append(("scope", scope)) }
@@ -131,7 +131,7 @@ struct OAuthTests {
     func scope() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp(permissions: ["work_order:read", "events:read", "webhooks:manage"])
-            let token = try await app.accessToken(made, scope: "events:read  work_order:read events:read")
+            let token = try await app.issuedToken(made, scope: "events:read  work_order:read events:read")
             #expect(try await app.appPrincipal(token)?.permissions == ["events:read", "work_order:read"])
 
             let secret = try #require(made.clientSecret)
@@ -248,7 +248,7 @@ struct OAuthTests {
     func appStatus() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp()
-            let token = try await app.accessToken(made)
+            let token = try await app.issuedToken(made)
             let now = app.clock.now
             try await app.database.write { tx in
                 var revoked = made.app
@@ -285,16 +285,16 @@ struct OAuthTests {
     func expiryAndLastUse() async throws {
         try await TestApp.run { app in
             let made = try await app.makeApp()
-            let token = try await app.accessToken(made)
+            let token = try await app.issuedToken(made)
             let lastUsed = { @Sendable in
                 try await app.database.read { tx in try AppCredentialStore.secrets(tx, appID: made.app.id).first?.lastUsedAt }
             }
             let first = try #require(try await lastUsed())
             app.clock.advance(by: 30)
-            _ = try await app.accessToken(made)
+            _ = try await app.issuedToken(made)
             #expect(try await lastUsed() == first)
             app.clock.advance(by: 31)
-            _ = try await app.accessToken(made)
+            _ = try await app.issuedToken(made)
             #expect(try await lastUsed()?.millisecondsSince1970 == app.clock.now.millisecondsSince1970)
 
             #expect(try await app.appPrincipal(token) != nil)
