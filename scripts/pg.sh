@@ -55,7 +55,7 @@ start() {
       -D "$dir/data" >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     # Durability is worthless for a cluster deleted after the run; speed is not.
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -o \
-      "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       start >/dev/null || { cat "$dir/data/server.log" >&2; exit 1; }
   ) || { stop; die "could not start PostgreSQL"; }
   "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db" || { stop; die "createdb failed"; }

@@ -16,14 +16,16 @@ public struct Migration: Sendable {
 }
 
 public enum Migrator {
-    /// Applies every migration not yet applied, in one transaction. On PostgreSQL an advisory lock
-    /// lets several processes start at once; on SQLite the single writer already serialises them.
+    /// Applies every migration not yet applied, in one transaction. On PostgreSQL an advisory lock (per
+    /// schema) lets several processes start at once; on SQLite the single writer already serialises them.
     /// Returns the versions it applied.
     @discardableResult
     public static func migrate(_ database: Database, migrations: [Migration] = Schema.all, now: Date = Date()) async throws -> [Int] {
         try await database.write { tx in
             if tx.dialect == .postgres {
-                _ = try tx.query("SELECT pg_advisory_xact_lock(7715042) AS locked")
+                // Per schema: installations (and test runs) in other schemas of the same database
+                // migrate side by side instead of queueing behind one lock.
+                _ = try tx.query("SELECT pg_advisory_xact_lock(7715042, hashtext(current_schema())) AS locked")
             }
             try tx.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"

@@ -28,7 +28,7 @@ enum TestDatabase {
         }
         let result: T
         do {
-            if migrate { try await Migrator.migrate(database) }
+            if migrate { try await MigrationTurns.shared.run { try await Migrator.migrate(database) } }
             result = try await body(database)
         } catch {
             await database.close()
@@ -73,5 +73,32 @@ enum TestDatabase {
                 try? FileManager.default.removeItem(at: directory)
             }
         )
+    }
+}
+
+/// Migrations take turns, two at a time, on PostgreSQL. An event is shown only once no older
+/// transaction is open anywhere in the cluster, and a migration is one long transaction: the whole
+/// suite's migrations run at once (a schema each) held every other test's events back for seconds.
+actor MigrationTurns {
+    static let shared = MigrationTurns(width: TestDatabase.postgresURL == nil ? 1_000 : 2)
+
+    private let width: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) {
+        self.width = width
+    }
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if running >= width {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            running += 1
+        }
+        defer {
+            if waiting.isEmpty { running -= 1 } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
     }
 }
