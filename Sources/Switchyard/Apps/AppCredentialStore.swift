@@ -111,6 +111,11 @@ enum AppCredentialStore {
         try tx.execute("UPDATE app_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", at, id) > 0
     }
 
+    /// The tokens issued with a secret stop with it: a deleted secret is one thought leaked.
+    static func revokeTokens(_ tx: SQLTx, secretID: String, at: Date) throws {
+        try tx.execute("UPDATE app_tokens SET revoked_at = ? WHERE secret_id = ? AND revoked_at IS NULL", at, secretID)
+    }
+
     /// Everything that lets the app in stops: its tokens and secrets.
     static func revokeAll(_ tx: SQLTx, appID: String, at: Date) throws {
         try tx.execute("UPDATE app_tokens SET revoked_at = ? WHERE app_id = ? AND revoked_at IS NULL", at, appID)

@@ -96,7 +96,7 @@ extension PortalService {
             guard ID.isValid(secretID, prefix: "sec"), try AppCredentialStore.deleteSecret(tx, id: secretID, appID: app.id, at: now) else {
                 throw APIError.notFound("client secret", secretID)
             }
-            try Self.revokeTokens(tx, secretID: secretID, at: now)
+            try AppCredentialStore.revokeTokens(tx, secretID: secretID, at: now)
             try activity.record(
                 tx,
                 audit,
@@ -129,10 +129,6 @@ extension PortalService {
 
     /// The access tokens of one secret stop.
     // AppCredentialStore (the lead's) has no per-secret revocation; this belongs there.
-    static func revokeTokens(_ tx: SQLTx, secretID: String, at: Date) throws {
-        try tx.execute("UPDATE app_tokens SET revoked_at = ? WHERE secret_id = ? AND revoked_at IS NULL", at, secretID)
-    }
-
     /// The app if it is the developer's: 404 for anyone else's, a revoked one, or one whose
     /// developer was removed.
     func ownedApp(_ tx: SQLTx, id: String, developer: UserPrincipal, forUpdate: Bool = false) throws -> App {

@@ -41,6 +41,14 @@ struct AppRegistrationTests {
             #expect(invite.0 == "dev@partner.example")
             #expect(invite.1.contains("/portal/invite/syi_"))
             #expect(!invite.1.contains(password), "the one-time password is never mailed")
+            // Admins see the mail in the outbox without the link's secret; owners see it whole.
+            let admin = try await app.makeUser("admin@example.com", role: .admin)
+            for (token, shown) in [(admin.token, "/portal/invite/syi_[hidden]"), (app.ownerToken, "/portal/invite/syi_")] {
+                let outbox = try await app.request(.get, "/v1/outbox", token: token)
+                let mail = try #require((outbox["data"] as? [[String: Any]])?.first { $0["recipient"] as? String == "dev@partner.example" })
+                let body = mail["body"] as? String ?? ""
+                #expect(body.contains(shown) && (token == admin.token || !body.contains("[hidden]")), "\(body)")
+            }
             let read = try await app.request(.get, "/v1/apps/\(id)", token: app.ownerToken)
             #expect(read["one_time_password"] == nil)
             #expect((read["developer"] as? [String: Any])?["email"] as? String == "dev@partner.example")
