@@ -59,7 +59,13 @@ public struct AppServices: Sendable {
         )
         workspaces = WorkspaceService(database: database, clock: clock, activity: activity)
         tokens = TokenService(database: database, clock: clock, activity: activity)
-        sessions = SessionService(database: database, clock: clock, passwords: passwords, activity: activity)
+        sessions = SessionService(
+            database: database,
+            clock: clock,
+            passwords: passwords,
+            activity: activity,
+            throttle: SignInThrottle(action: "session.created", throttledAction: "session.throttled", activity: activity, clock: clock)
+        )
         let appended = EventSignal()
         events = EventService(
             database: database,

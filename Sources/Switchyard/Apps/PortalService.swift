@@ -6,6 +6,8 @@ import Foundation
 /// every refusal is in the activity log; a refused request changes nothing but the count of
 /// wrong one-time passwords.
 public struct PortalService: Sendable {
+    /// The action of portal sign-ins, whose failures the throttle counts.
+    static let signInAction = "portal.signed_in"
     let database: Database
     let clock: any WallClock
     let passwords: Passwords
@@ -13,7 +15,7 @@ public struct PortalService: Sendable {
     let users: UserService
     /// Without a trailing slash, for the links the portal hands out.
     let publicURL: String
-    let throttle: PortalSignInThrottle
+    let throttle: SignInThrottle
     let resolver = PortalSessionResolver()
 
     public init(database: Database, clock: any WallClock, passwords: Passwords, activity: ActivityService, users: UserService, publicURL: String) {
@@ -25,7 +27,7 @@ public struct PortalService: Sendable {
         var base = Substring(publicURL)
         while base.hasSuffix("/") { base = base.dropLast() }
         self.publicURL = String(base)
-        throttle = PortalSignInThrottle(activity: activity, clock: clock)
+        throttle = SignInThrottle(action: Self.signInAction, throttledAction: "portal.throttled", activity: activity, clock: clock)
     }
 
     static let lifetime = SessionService.lifetime
@@ -91,15 +93,15 @@ public struct PortalService: Sendable {
         if let found { hash = found.passwordHash } else { hash = try await passwords.unknownUserHash() }
         let verified = try await passwords.verify(input.password, hash: hash)
         guard let found, verified else {
-            try await activity.recordFailure(audit, action: PortalSignInThrottle.action, detail: "wrong email or password")
+            try await activity.recordFailure(audit, action: Self.signInAction, detail: "wrong email or password")
             throw Self.unauthenticated("The email or password is wrong.")
         }
         if found.deactivated {
-            try await activity.recordFailure(audit, action: PortalSignInThrottle.action, detail: "account deactivated")
+            try await activity.recordFailure(audit, action: Self.signInAction, detail: "account deactivated")
             throw Self.unauthenticated("This account is deactivated; ask the admin who invited you.")
         }
         guard found.user.role == .developer else {
-            try await activity.recordFailure(audit, action: PortalSignInThrottle.action, detail: "not a developer")
+            try await activity.recordFailure(audit, action: Self.signInAction, detail: "not a developer")
             throw APIError.forbidden("Only developers sign in to the portal; sign in to the console with POST /v1/sessions.")
         }
         throttle.succeeded(attempt)

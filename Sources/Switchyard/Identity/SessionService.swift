@@ -8,8 +8,8 @@ public struct SessionService: Sendable {
     let clock: any WallClock
     let passwords: Passwords
     let activity: ActivityService
-    /// This process's recent sign-in attempts, counted with the logged failures by the throttle.
-    let recentSignIns = RecentSignIns()
+    /// Failed console sign-ins, counted from the activity log and this process's attempts.
+    let throttle: SignInThrottle
 
     public struct SignedIn: Sendable {
         public var secret: String
@@ -22,7 +22,7 @@ public struct SessionService: Sendable {
         let found = try await database.read { tx in try UserStore.userWithPassword(tx, email: address) }
         var audit = audit
         audit.actorLabel = String(address.prefix(254))
-        let attempt = try await reserveSignIn(audit)
+        let attempt = try await throttle.reserve(audit)
         // An unknown email still costs a bcrypt check, so timing does not tell which emails exist.
         // An invited user (no password yet) costs the same check; a deactivated one gets the same
         // answer as a wrong password, so neither tells whether the email exists.
@@ -34,7 +34,7 @@ public struct SessionService: Sendable {
             try await activity.recordFailure(audit, action: "session.created", detail: reason)
             throw APIError.unauthenticated("The email or password is wrong.")
         }
-        recentSignIns.succeeded(attempt)
+        throttle.succeeded(attempt)
         audit.actorType = "user"
         audit.actorID = user.id
         let now = clock.now
@@ -55,35 +55,6 @@ public struct SessionService: Sendable {
     static let signInFailuresPerEmail = 10
     static let signInFailuresPerAddress = 50
     static let signInWindow: TimeInterval = 15 * 60
-
-    /// 429 with `Retry-After` once the failures in the window reach a limit; else the attempt is
-    /// counted (`RecentSignIns`) until it succeeds. Checked before the password, so a throttled
-    /// guess costs no bcrypt check and tells nothing. Failures are counted from the activity log
-    /// (every process) and from this process's own attempts, which also holds those still under
-    /// way, so a burst of parallel guesses cannot all pass before the first failure is written.
-    private func reserveSignIn(_ audit: AuditContext) async throws -> RecentSignIns.Attempt? {
-        guard let label = audit.actorLabel else { return nil }
-        let now = clock.now
-        let since = now.addingTimeInterval(-Self.signInWindow)
-        let failures = try await activity.recentFailures(action: "session.created", actorLabel: label, ip: audit.ip, since: since)
-        let pair = failures.filter { $0.actorLabel == label && $0.ip == audit.ip }.map(\.occurredAt)
-        let address = audit.ip == nil ? [] : failures.filter { $0.ip == audit.ip }.map(\.occurredAt)
-        let checks =
-            [RecentSignIns.Check(key: "\(label) \(audit.ip ?? "-")", recorded: pair, limit: Self.signInFailuresPerEmail)]
-            + (audit.ip.map { [RecentSignIns.Check(key: "address \($0)", recorded: address, limit: Self.signInFailuresPerAddress)] } ?? [])
-        let outcome = recentSignIns.begin(checks, at: now, since: since)
-        if case .allowed(let attempt) = outcome { return attempt }
-        guard case .refused(let oldest) = outcome else { return nil }
-        // When enough failures have left the window to allow one more attempt.
-        let seconds = max(1, Int(oldest.addingTimeInterval(Self.signInWindow).timeIntervalSince(now).rounded(.up)))
-        try await activity.recordFailure(audit, action: "session.throttled", detail: "too many failed sign-ins", flood: true)
-        var error = APIError(
-            .tooManyAttempts,
-            detail: "Too many failed sign-ins from here; try again in \(seconds) seconds."
-        )
-        error.headers[.retryAfter] = String(seconds)
-        throw error
-    }
 
     /// Deletes sessions past their expiry; the housekeeping service calls this.
     @discardableResult
