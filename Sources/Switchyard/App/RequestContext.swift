@@ -51,6 +51,16 @@ public struct AuditContext: Sendable {
     public var ip: String?
     public var requestID: String?
 
+    /// The same origin, with `user` as the actor: someone acting through a mailed link, signed in
+    /// by nothing else.
+    public func byUser(_ user: User) -> AuditContext {
+        var audit = self
+        audit.actorType = "user"
+        audit.actorID = user.id
+        audit.actorLabel = user.email
+        return audit
+    }
+
     public static func system(_ label: String) -> AuditContext {
         AuditContext(actorType: "system", actorID: nil, actorLabel: label, appID: nil, ip: nil, requestID: nil)
     }

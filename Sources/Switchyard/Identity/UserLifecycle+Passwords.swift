@@ -40,15 +40,7 @@ extension UserService {
             let ended = try SessionStore.deleteSessions(tx, userID: user.id, except: caller.sessionID)
             try Invites.revoke(tx, kind: .passwordReset, userID: user.id, now: now)
             user.updatedAt = now
-            try activity.record(
-                tx,
-                audit,
-                action: "user.password_changed",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
-                detail: "\(ended) other session\(ended == 1 ? "" : "s") ended"
-            )
+            try record(tx, audit, "user.password_changed", about: user, detail: "\(ended) other session\(ended == 1 ? "" : "s") ended")
             return user
         }
     }
@@ -151,19 +143,7 @@ extension UserService {
             let ended = try SessionStore.deleteSessions(tx, userID: user.id)
             try Invites.revoke(tx, kind: .passwordReset, userID: user.id, now: now)
             user.updatedAt = now
-            var audit = audit
-            audit.actorType = "user"
-            audit.actorID = user.id
-            audit.actorLabel = user.email
-            try activity.record(
-                tx,
-                audit,
-                action: "user.password_reset",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
-                detail: "\(ended) session\(ended == 1 ? "" : "s") ended"
-            )
+            try record(tx, audit.byUser(user), "user.password_reset", about: user, detail: "\(ended) session\(ended == 1 ? "" : "s") ended")
             return user
         }
     }

@@ -65,6 +65,11 @@ enum UserLifecycle {
 
 /// Changing users: invites (and accepting them), name and role, deactivation.
 extension UserService {
+    /// An activity entry about `user`, named by their email as it is now.
+    func record(_ tx: SQLTx, _ actor: AuditContext, _ action: String, about user: User, detail: String? = nil) throws {
+        try activity.record(tx, actor, action: action, targetType: "user", targetID: user.id, targetLabel: user.email, detail: detail)
+    }
+
     /// Mails `user` a new invite link in the caller's transaction; older links stop working.
     func sendInvite(_ tx: SQLTx, to user: User, now: Date) throws -> Invites.Invite {
         let (invite, token) = try Invites.issue(tx, kind: .user, email: user.email, userID: user.id, now: now)
@@ -99,13 +104,11 @@ extension UserService {
                 break
             }
             let invite = try sendInvite(tx, to: user, now: now)
-            try activity.record(
+            try record(
                 tx,
                 principal.audit(from: audit),
-                action: "user.invited",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
+                "user.invited",
+                about: user,
                 detail: "invite sent again, valid until \(RFC3339.format(invite.expiresAt))"
             )
             return user
@@ -130,19 +133,7 @@ extension UserService {
             user.status = .active
             try UserStore.update(tx, id: user.id, name: user.name, role: user.role, at: now)
             try UserStore.setPasswordHash(tx, id: user.id, hash: hash, at: now)
-            var audit = audit
-            audit.actorType = "user"
-            audit.actorID = user.id
-            audit.actorLabel = user.email
-            try activity.record(
-                tx,
-                audit,
-                action: "user.password_changed",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
-                detail: "first password set from the invite"
-            )
+            try record(tx, audit.byUser(user), "user.password_changed", about: user, detail: "first password set from the invite")
             return user
         }
     }
@@ -186,15 +177,7 @@ extension UserService {
             guard !changes.isEmpty else { return user }
             user.updatedAt = now
             try UserStore.update(tx, id: user.id, name: user.name, role: user.role, at: now)
-            try activity.record(
-                tx,
-                principal.audit(from: audit),
-                action: "user.updated",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
-                detail: changes.joined(separator: ", ")
-            )
+            try record(tx, principal.audit(from: audit), "user.updated", about: user, detail: changes.joined(separator: ", "))
             return user
         }
     }
@@ -226,15 +209,7 @@ extension UserService {
             user.status = .deactivated
             user.deactivatedAt = now
             user.updatedAt = now
-            try activity.record(
-                tx,
-                principal.audit(from: audit),
-                action: "user.deactivated",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email,
-                detail: "\(ended) session\(ended == 1 ? "" : "s") ended"
-            )
+            try record(tx, principal.audit(from: audit), "user.deactivated", about: user, detail: "\(ended) session\(ended == 1 ? "" : "s") ended")
             return user
         }
     }
@@ -254,14 +229,7 @@ extension UserService {
             guard current.status == .deactivated else { return current }
             try UserStore.setDeactivated(tx, id: id, at: nil, now: now)
             let user = try UserStore.user(tx, id: id) ?? current
-            try activity.record(
-                tx,
-                principal.audit(from: audit),
-                action: "user.reactivated",
-                targetType: "user",
-                targetID: user.id,
-                targetLabel: user.email
-            )
+            try record(tx, principal.audit(from: audit), "user.reactivated", about: user)
             return user
         }
     }
