@@ -30,6 +30,10 @@ public struct AppServices: Sendable {
     /// Apps' rate limits and the batched `app.request` entries (Apps/AppCallMiddleware.swift).
     public let appRateLimiter: AppRateLimiter
     public let activityBatcher: ActivityBatcher
+    /// Seals secrets at rest under the installation's key.
+    public let sealer: Sealer
+    /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
+    public let connections: ConnectionService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -94,7 +98,7 @@ public struct AppServices: Sendable {
             events: events
         )
         var rng = SystemRandomNumberGenerator()
-        let sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
         outbound = OutboundHTTP(guard: TargetGuard(allowedNetworks: configuration.webhooks.allowedTargetNetworks))
         let sender = DeliverySender(
             database: database,
@@ -152,6 +156,7 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
+        connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
