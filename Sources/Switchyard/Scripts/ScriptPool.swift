@@ -194,7 +194,7 @@ public final class ScriptPool: ScriptRunner {
 
     /// A worker died (its run, if any, already answered): replaced at once when it had started
     /// well or runs are waiting; a worker that dies before it is ready is replaced only on demand.
-    func died(_ worker: ScriptWorkerProcess, reason: String, wasReady: Bool) {
+    func died(_ worker: ScriptWorkerProcess, reason: String, wasReady: Bool, peakResident: Int) {
         let (loop, health) = state.withLockedValue { state -> ((any EventLoop)?, Logger.Metadata) in
             state.workers[ObjectIdentifier(worker)] = nil
             state.idle.removeAll { $0 === worker }
@@ -206,7 +206,7 @@ public final class ScriptPool: ScriptRunner {
                 loop = group.next()
             }
             let health: Logger.Metadata = [
-                "pid": "\(worker.pid)", "reason": "\(reason)", "live_workers": "\(state.workers.count)",
+                "pid": "\(worker.pid)", "reason": "\(reason)", "peak_rss_mb": "\(peakResident >> 20)", "live_workers": "\(state.workers.count)",
                 "starting": "\(state.starting)", "queued_runs": "\(state.waiting.count)", "replaced_total": "\(state.replaced)",
             ]
             return (loop, health)

@@ -245,7 +245,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         case nil: reason = signal == 0 ? "exit status \((status >> 8) & 0xFF)" : "signal \(signal)"
         }
         // The pool first, so whoever reads the outcome sees the replacement under way.
-        if registered { pool?.died(self, reason: reason, wasReady: ready) }
+        if registered { pool?.died(self, reason: reason, wasReady: ready, peakResident: peakResident) }
         if let run = current {
             let limit = run.timeLimit
             switch killed {

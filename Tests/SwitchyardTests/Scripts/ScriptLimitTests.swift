@@ -79,12 +79,16 @@ import Testing
         }
     }
 
-    @Test func aMemoryBombIsKilledAtTheMemoryLimit() async throws {
+    @Test(arguments: [
+        "const hoard = []; while (true) { hoard.push(new Array(100000).fill(hoard.length)); }",
+        "const hoard = []; while (true) { hoard.push(new Uint8Array(16 << 20).fill(7)); }",
+        "const hoard = []; for (let i = 0; ; i++) { hoard.push('x'.repeat(1 << 20) + i); }",
+    ])
+    func aMemoryBombIsKilledAtTheMemoryLimit(bomb: String) async throws {
         let source = """
             export async function run() {
               console.log('allocating');
-              const hoard = [];
-              while (true) { hoard.push(new Array(100000).fill(hoard.length)); }
+              \(bomb)
             }
             """
         try await ScriptTesting.withPool(workers: 2, memoryLimitMB: 128) { pool in

@@ -274,6 +274,18 @@ import Testing
         }
     }
 
+    @Test func appServicesRunScriptsThroughThePool() async throws {
+        try await TestApp.run(configure: { $0.scriptWorkers = 1 }) { app in
+            let outcome = await app.services.scripts.run(
+                ScriptTesting.request("export const run = (input) => input.n + 1", input: .object(["n": .int(1)])),
+                host: EchoHost()
+            )
+            #expect(outcome.result == .int(2), "\(outcome.described)")
+            #expect((app.services.scripts as? ScriptPool)?.settings.workers == 1)
+            await app.services.scripts.shutdown()
+        }
+    }
+
     @Test func aPoolThatNeverRunsStartsNothing() async throws {
         try await ScriptTesting.withPool { pool in
             #expect(await pool.check("export function run() {}", entries: ["run"]) == nil)
