@@ -34,6 +34,8 @@ public struct AppServices: Sendable {
     public let sealer: Sealer
     /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
     public let connections: ConnectionService
+    /// User JavaScript (connectors, custom auth, transformations): the pool of script workers.
+    public let scripts: any ScriptRunner
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -145,6 +147,15 @@ public struct AppServices: Sendable {
             objectTypes: objectTypes,
             webhooks: webhooks,
             publicURL: configuration.publicURL
+        )
+        scripts = ScriptPool(
+            settings: ScriptPoolSettings(
+                workers: configuration.scriptWorkers,
+                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
+                timeLimit: configuration.scriptTimeLimit,
+                memoryLimitMB: configuration.scriptMemoryLimitMB
+            ),
+            logger: logger
         )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
         // Developer portal (issue 14, helper "portal").
