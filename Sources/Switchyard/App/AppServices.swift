@@ -101,6 +101,15 @@ public struct AppServices: Sendable {
         )
         var rng = SystemRandomNumberGenerator()
         sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        scripts = ScriptPool(
+            settings: ScriptPoolSettings(
+                workers: configuration.scriptWorkers,
+                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
+                timeLimit: configuration.scriptTimeLimit,
+                memoryLimitMB: configuration.scriptMemoryLimitMB
+            ),
+            logger: logger
+        )
         outbound = OutboundHTTP(guard: TargetGuard(allowedNetworks: configuration.webhooks.allowedTargetNetworks))
         let sender = DeliverySender(
             database: database,
@@ -110,6 +119,7 @@ public struct AppServices: Sendable {
             activity: activity,
             mail: mail,
             users: users,
+            transformations: WebhookTransformation(scripts: scripts),
             publicURL: configuration.publicURL,
             logger: logger
         )
@@ -122,6 +132,7 @@ public struct AppServices: Sendable {
             activity: activity,
             sealer: sealer,
             outbound: outbound,
+            scripts: scripts,
             sender: sender,
             targets: targets,
             wake: appended,
@@ -147,15 +158,6 @@ public struct AppServices: Sendable {
             objectTypes: objectTypes,
             webhooks: webhooks,
             publicURL: configuration.publicURL
-        )
-        scripts = ScriptPool(
-            settings: ScriptPoolSettings(
-                workers: configuration.scriptWorkers,
-                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
-                timeLimit: configuration.scriptTimeLimit,
-                memoryLimitMB: configuration.scriptMemoryLimitMB
-            ),
-            logger: logger
         )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
         // Developer portal (issue 14, helper "portal").
