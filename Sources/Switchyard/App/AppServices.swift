@@ -34,6 +34,10 @@ public struct AppServices: Sendable {
     public let sealer: Sealer
     /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
     public let connections: ConnectionService
+    /// Runs user JavaScript in isolation (helper "runtime": the worker pool).
+    public let scripts: any ScriptRunner
+    /// Integrations, their connectors, test runs and connector runs (issue 15, helper "integrations").
+    public let integrations: IntegrationService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -157,6 +161,18 @@ public struct AppServices: Sendable {
             publicURL: configuration.publicURL
         )
         connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
+        scripts = PendingScriptRunner()
+        integrations = IntegrationService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            sealer: sealer,
+            outbound: outbound,
+            scripts: scripts,
+            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock)
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
