@@ -106,7 +106,7 @@ struct ConnectorHost: ScriptHost {
         state.note("The API answered 401: refreshing the connection's token once.")
         do {
             let renewed = try await runner.connections.refreshAfterUnauthorized(connectionID: connectionID, rejected: rejected)
-            state.learn(credentials: renewed.secrets)
+            state.learn(credentials: renewed.secrets, type: renewed.integration.auth.type)
             let attachment = Attachment.standard(renewed.integration.auth, credentials: renewed.secrets)
             state.learn(attachment: attachment)
             state.attach(attachment)

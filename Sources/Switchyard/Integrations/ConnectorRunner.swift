@@ -146,7 +146,7 @@ public struct ConnectorRunner: Sendable {
                     status: opened.connection.status,
                     lastAuthorizedAt: opened.connection.lastAuthorizedAt
                 )
-                state.learn(credentials: opened.secrets)
+                state.learn(credentials: opened.secrets, type: spec.type)
                 guard opened.connection.status == .active else {
                     let why =
                         opened.connection.status == .pendingAuthorization
@@ -291,14 +291,4 @@ public struct ConnectorRunner: Sendable {
         if let error = error as? APIError { return error.detail }
         return String(describing: error)
     }
-}
-
-/// TEMPORARY, until the runtime helper's pool is merged: answers every run as crashed and
-/// accepts all code. Removed at the merge of branch `runtime`.
-struct PendingScriptRunner: ScriptRunner {
-    func run(_ request: ScriptRequest, host: any ScriptHost) async -> ScriptOutcome {
-        ScriptOutcome(status: .crashed, failure: ScriptFailure(name: "WorkerCrashed", message: "no script runtime in this build"), duration: 0)
-    }
-
-    func check(_ source: String, entries: [String]) async -> ScriptProblem? { nil }
 }
