@@ -36,6 +36,8 @@ public struct AppServices: Sendable {
     public let connections: ConnectionService
     /// User JavaScript (connectors, custom auth, transformations): the pool of script workers.
     public let scripts: any ScriptRunner
+    /// Integrations, their connectors, test runs and connector runs (issue 15, helper "integrations").
+    public let integrations: IntegrationService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -170,6 +172,19 @@ public struct AppServices: Sendable {
             publicURL: configuration.publicURL
         )
         connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
+        var runnerSettings = ConnectorRunner.Settings()
+        runnerSettings.timeLimit = configuration.scriptTimeLimit
+        integrations = IntegrationService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            sealer: sealer,
+            outbound: outbound,
+            scripts: scripts,
+            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock, settings: runnerSettings)
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.

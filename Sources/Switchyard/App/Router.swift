@@ -54,6 +54,9 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
+    // Integrations, connectors, test runs and connector runs (issue 15, helper "integrations").
+    api.addRoutes(IntegrationRoutes(authenticator: authenticator, integrations: services.integrations, maximumBodySize: bodyLimit).routes)
+    api.addRoutes(RunRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
 
     // Developer portal (issue 14, helper "portal"): its own cookie and authentication, at the root.
     let portal = PortalRoutes(portal: services.portal, maximumBodySize: bodyLimit, secureCookies: configuration.publicURL.hasPrefix("https:"))
