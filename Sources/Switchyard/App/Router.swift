@@ -55,6 +55,8 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
     // Integrations, connectors, test runs and connector runs (issue 15, helper "integrations").
+    // Before IntegrationRoutes: `{id}.yaml` must win over `:integration_id` for the same segment.
+    api.addRoutes(IntegrationDocumentRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
     api.addRoutes(IntegrationRoutes(authenticator: authenticator, integrations: services.integrations, maximumBodySize: bodyLimit).routes)
     api.addRoutes(RunRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
 
