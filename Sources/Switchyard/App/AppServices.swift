@@ -156,7 +156,19 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
-        connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
+        connections = ConnectionService(
+            database: database,
+            clock: clock,
+            sealer: sealer,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            mail: mail,
+            outbound: outbound,
+            scripts: UnavailableScriptRunner(),
+            publicURL: configuration.publicURL,
+            logger: logger
+        )
     }
 
     /// Opens the database the configuration names and brings its schema up to date.
