@@ -34,6 +34,10 @@ public struct AppServices: Sendable {
     public let sealer: Sealer
     /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
     public let connections: ConnectionService
+    /// Runs user JavaScript in isolation (helper "runtime": the worker pool).
+    public let scripts: any ScriptRunner
+    /// Integrations, their connectors, test runs and connector runs (issue 15, helper "integrations").
+    public let integrations: IntegrationService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -156,6 +160,7 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
+        scripts = PendingScriptRunner()
         connections = ConnectionService(
             database: database,
             clock: clock,
@@ -165,9 +170,20 @@ public struct AppServices: Sendable {
             activity: activity,
             mail: mail,
             outbound: outbound,
-            scripts: UnavailableScriptRunner(),
+            scripts: scripts,
             publicURL: configuration.publicURL,
             logger: logger
+        )
+        integrations = IntegrationService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            sealer: sealer,
+            outbound: outbound,
+            scripts: scripts,
+            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock)
         )
     }
 

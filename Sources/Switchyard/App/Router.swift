@@ -54,6 +54,9 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
+    // Integrations, connectors, test runs and connector runs (issue 15, helper "integrations").
+    api.addRoutes(IntegrationRoutes(authenticator: authenticator, integrations: services.integrations, maximumBodySize: bodyLimit).routes)
+    api.addRoutes(RunRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
     // Integrations' connections and the Authorize flow (issue 15, helper "connections"); the
     // provider sends the browser back to the callback at the root, authenticated by its state.
     let authorize = AuthorizeRoutes(connections: services.connections)

@@ -209,13 +209,3 @@ public struct ConnectionService: Sendable {
         )
     }
 }
-
-/// Stands in for `AppServices.scripts` until the runtime branch's worker pool is merged: every
-/// run fails with a clear message, so custom auth and OAuth scripts are refused, not crashed.
-struct UnavailableScriptRunner: ScriptRunner {
-    func run(_ request: ScriptRequest, host: any ScriptHost) async -> ScriptOutcome {
-        ScriptOutcome(status: .crashed, failure: ScriptFailure(name: "WorkerCrashed", message: "no script runtime in this build"), duration: 0)
-    }
-
-    func check(_ source: String, entries: [String]) async -> ScriptProblem? { nil }
-}

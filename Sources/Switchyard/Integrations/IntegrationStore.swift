@@ -62,6 +62,11 @@ enum IntegrationStore {
         return integration
     }
 
+    /// The integration alone, for a run, which needs one connector (`connector(_:integrationID:key:)`).
+    static func integrationOnly(_ tx: SQLTx, id: String) throws -> Integration? {
+        try tx.queryOne("SELECT * FROM integrations WHERE id = ?", id).map(integration(from:))
+    }
+
     /// Oldest first, with their connectors; `query` matches names containing it, in any case.
     static func integrations(_ tx: SQLTx, query: String?, after: String?, limit: Int) throws -> [Integration] {
         var sql = "SELECT * FROM integrations WHERE id > ?"
