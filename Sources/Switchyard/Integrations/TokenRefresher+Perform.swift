@@ -17,8 +17,17 @@ extension TokenRefresher {
         let now = clock.now
         // Read after the claim: a refresh that finished just before it is seen here.
         let (credentials, state) = try await read(job.connectionID)
-        guard Self.decide(credentials, state, trigger, now: now) == .refresh else {
-            try await database.write { tx in try ConnectionStore.releaseLease(tx, id: job.connectionID, leaseID: job.leaseID) }
+        let decision = Self.decide(credentials, state, trigger, now: now)
+        guard decision == .refresh else {
+            // Refreshed meanwhile, or nothing this connection can do: not picked again before it is due.
+            let until = trigger == .due && decision == .current ? Self.nextLook(credentials, now: now) : nil
+            try await database.write { tx in
+                if let until {
+                    try ConnectionStore.deferRefresh(tx, id: job.connectionID, leaseID: job.leaseID, until: until)
+                } else {
+                    try ConnectionStore.releaseLease(tx, id: job.connectionID, leaseID: job.leaseID)
+                }
+            }
             return .current(credentials)
         }
         switch await attempt(credentials) {
@@ -51,6 +60,13 @@ extension TokenRefresher {
         case .failure(let failure, let logs):
             return try await fail(failure, logs: logs, credentials, state: state, job: job)
         }
+    }
+
+    /// When the scan may pick a connection again that it found not due (SQL and Swift agree to the
+    /// millisecond, and a connection whose integration no longer uses OAuth 2.0 is looked at hourly).
+    static func nextLook(_ credentials: ConnectionCredentials, now: Date) -> Date {
+        guard credentials.integration.auth.type == .oauth2, let due = dueAt(credentials.connection) else { return now.addingTimeInterval(3600) }
+        return max(due, now.addingTimeInterval(1))
     }
 
     /// Asks for new tokens the way the integration says: its authentication code, the

@@ -98,7 +98,9 @@ public struct TokenRefresher: Worker {
             // Another caller already replaced the refused token: use the new one.
             guard credentials.secrets.objectValue?["access_token"]?.stringValue == rejected else { return .current }
         }
-        if let notBefore = state.notBefore, notBefore > now { return .coolingDown(until: notBefore) }
+        // A cooldown after failures holds every trigger back; a deferral without failures (nothing
+        // to refresh with yet) only the scan's, so a 401 is still answered with a refresh.
+        if let notBefore = state.notBefore, notBefore > now, trigger == .due || state.failures > 0 { return .coolingDown(until: notBefore) }
         return .refresh
     }
 

@@ -310,6 +310,24 @@ struct RefreshTests {
         }
     }
 
+    @Test("the scan does not pick again a connection it found nothing to do for (its integration no longer uses OAuth 2.0)")
+    func nothingToDo() async throws {
+        try await TestApp.runWithProviders { app in
+            let provider = try await OAuthProviderFixture.start()
+            let (authorized, _) = try await Self.authorized(app, provider)
+            var integration = authorized
+            integration.auth = AuthSpec(type: .apiKey)
+            try await app.database.write { [integration] tx in
+                try IntegrationStore.update(tx, integration, sealedSecretConfiguration: nil, sealedAuthSecrets: nil)
+            }
+            app.clock.advance(by: 3100)
+            #expect(try await app.services.connections.refresher.runDue() == 1)
+            #expect(try await app.services.connections.refresher.runDue() == 0)
+            #expect(provider.requests(grant: "refresh_token").isEmpty)
+            await provider.shutdown()
+        }
+    }
+
     @Test("authentication code refresh(tokens, ctx): null keeps the token, tokens replace it, invalid_grant and bad shapes are failures")
     func authenticationCode() async throws {
         try await TestApp.runWithProviders { app in
@@ -330,6 +348,12 @@ struct RefreshTests {
             // Looked at again after five minutes, not at every call.
             _ = try await service.credentials(connectionID: id)
             #expect(runner.requests.count == 1)
+            // A 401 is answered by the code at once, deferral or not; null then is a failure.
+            await #expect(throws: ConnectionUnusable.self) {
+                try await service.refreshAfterUnauthorized(connectionID: id, rejected: Self.accessToken(kept) ?? "")
+            }
+            #expect(runner.requests.count == 2)
+            #expect(try await app.storedConnection(integration).lastError?.message.contains("returned null") == true)
 
             app.clock.advance(by: 301)
             runner.answer { _ in
