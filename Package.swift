@@ -53,15 +53,27 @@ let package = Package(
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
+                "SwitchyardScript",
+                "CJavaScriptCore",
             ],
             plugins: ["EmbedOpenAPI"]
         ),
+        // JavaScriptCore's C API from Debian's libjavascriptcoregtk-4.1-dev (scripts/deps.sh installs it).
+        .systemLibrary(
+            name: "CJavaScriptCore",
+            pkgConfig: "javascriptcoregtk-4.1",
+            providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]
+        ),
+        // The JavaScript engine of the script workers (`switchyard script-worker`): contexts, the
+        // prelude, module code, the worker's frame loop. No Foundation, no JSON library.
+        .target(name: "SwitchyardScript", dependencies: ["CJavaScriptCore"]),
         // docs/openapi.yaml into the binary, served at /openapi.yaml.
         .plugin(name: "EmbedOpenAPI", capability: .buildTool()),
         .executableTarget(
             name: "switchyard",
             dependencies: [
                 "Switchyard",
+                "SwitchyardScript",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

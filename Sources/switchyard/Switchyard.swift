@@ -9,7 +9,7 @@ struct SwitchyardCommand: AsyncParsableCommand {
         commandName: "switchyard",
         abstract: "Switchyard, the self-hosted integration hub.",
         version: SwitchyardVersion.current,
-        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self],
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, ScriptWorkerCommand.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -121,6 +121,12 @@ struct Serve: AsyncParsableCommand {
             "API calls per second an app may make, bursts of twice that; an app's own rate_limit overrides it (env SWITCHYARD_APP_RATE_LIMIT; default 100)"
     )
     var appRateLimit: Int?
+    @Option(help: "Script worker processes running user JavaScript, started on first use (env SWITCHYARD_SCRIPT_WORKERS; default 2)")
+    var scriptWorkers: Int?
+    @Option(help: "How long a script run may take, awaits included, e.g. 10 or 2500ms (env SWITCHYARD_SCRIPT_TIME_LIMIT; default 10 seconds)")
+    var scriptTimeLimit: String?
+    @Option(help: "MB of resident memory a script worker may use (env SWITCHYARD_SCRIPT_MEMORY_LIMIT; default 128)")
+    var scriptMemoryLimit: Int?
 
     /// A retention setting: 0 (keep forever) to 100 years.
     private func retentionDays(_ flag: Int?, _ variable: String, _ name: String) throws -> Int? {
@@ -169,6 +175,7 @@ struct Serve: AsyncParsableCommand {
         }
 
         try configureWebhooks(&configuration.webhooks)
+        try configureScripts(&configuration)
 
         let logger = common.bootstrapLogging(configuration.logLevel)
         configuration.secretKeyBytes = try SecretKey.load(configured: configuration.secretKey, dataDirectory: configuration.dataDirectory)
@@ -197,6 +204,7 @@ struct Serve: AsyncParsableCommand {
             )
         }
         try await app.runService()
+        await services.scripts.shutdown()
         try? await services.outbound.shutdown()
         await services.database.close()
     }
@@ -221,6 +229,22 @@ extension Serve {
         if let failures = try common.number(webhookDisableAfterFailures, "WEBHOOK_DISABLE_AFTER_FAILURES") {
             guard (1...100_000).contains(failures) else { throw ValidationError("--webhook-disable-after-failures must be from 1 to 100000") }
             webhooks.disableAfterFailures = failures
+        }
+    }
+
+    func configureScripts(_ configuration: inout AppConfiguration) throws {
+        if let workers = try common.number(scriptWorkers, "SCRIPT_WORKERS") {
+            guard (1...64).contains(workers) else { throw ValidationError("--script-workers must be from 1 to 64") }
+            configuration.scriptWorkers = workers
+        }
+        if let limit = common.value(scriptTimeLimit, "SCRIPT_TIME_LIMIT") {
+            let seconds = try WebhookSettings.parseDuration(limit, flag: "--script-time-limit")
+            guard seconds >= 0.01, seconds <= 300 else { throw ValidationError("--script-time-limit must be from 10ms to 300s") }
+            configuration.scriptTimeLimit = seconds
+        }
+        if let megabytes = try common.number(scriptMemoryLimit, "SCRIPT_MEMORY_LIMIT") {
+            guard (64...16_384).contains(megabytes) else { throw ValidationError("--script-memory-limit must be from 64 to 16384 MB") }
+            configuration.scriptMemoryLimitMB = megabytes
         }
     }
 

@@ -34,7 +34,7 @@ public struct AppServices: Sendable {
     public let sealer: Sealer
     /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
     public let connections: ConnectionService
-    /// Runs user JavaScript in isolation (helper "runtime": the worker pool).
+    /// User JavaScript (connectors, custom auth, transformations): the pool of script workers.
     public let scripts: any ScriptRunner
     /// Integrations, their connectors, test runs and connector runs (issue 15, helper "integrations").
     public let integrations: IntegrationService
@@ -150,6 +150,15 @@ public struct AppServices: Sendable {
             webhooks: webhooks,
             publicURL: configuration.publicURL
         )
+        scripts = ScriptPool(
+            settings: ScriptPoolSettings(
+                workers: configuration.scriptWorkers,
+                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
+                timeLimit: configuration.scriptTimeLimit,
+                memoryLimitMB: configuration.scriptMemoryLimitMB
+            ),
+            logger: logger
+        )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
         // Developer portal (issue 14, helper "portal").
         portal = PortalService(
@@ -160,7 +169,6 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
-        scripts = PendingScriptRunner()
         connections = ConnectionService(
             database: database,
             clock: clock,
@@ -174,6 +182,8 @@ public struct AppServices: Sendable {
             publicURL: configuration.publicURL,
             logger: logger
         )
+        var runnerSettings = ConnectorRunner.Settings()
+        runnerSettings.timeLimit = configuration.scriptTimeLimit
         integrations = IntegrationService(
             database: database,
             clock: clock,
@@ -183,7 +193,7 @@ public struct AppServices: Sendable {
             sealer: sealer,
             outbound: outbound,
             scripts: scripts,
-            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock)
+            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock, settings: runnerSettings)
         )
     }
 

@@ -41,6 +41,15 @@ public struct AppConfiguration: Sendable {
     public var eventRetentionDays: Int?
     /// API calls per second an app may make (bursts of twice that), unless its own `rate_limit` says otherwise.
     public var appRateLimit: Double = 100
+    /// Script worker processes (`switchyard script-worker`), started on first use.
+    public var scriptWorkers = 2
+    /// Seconds a script run may take, awaits included (a run past it is killed with its worker).
+    public var scriptTimeLimit: TimeInterval = 10
+    /// Resident memory a script worker may use, in MB (past it the run is killed with its worker).
+    public var scriptMemoryLimitMB = 128
+    /// The program the script workers run as `<it> script-worker`; nil is the running binary
+    /// (/proc/self/exe), right for `serve`. Tests point it at the built `switchyard`.
+    public var scriptWorkerExecutable: String?
 
     public init(
         databaseURL: DatabaseURL = .sqlite(path: "switchyard-data/switchyard.sqlite"),

@@ -34,9 +34,20 @@ final class RunState: Sendable {
         box.withLockedValue { $0.authLogs.append(contentsOf: lines) }
     }
 
-    /// Every string of the connection's secrets is redacted wherever it shows.
-    func learn(credentials: JSONValue) {
-        box.withLockedValue { $0.redactor.add(json: credentials) }
+    /// The connection's secret values are redacted wherever they show: OAuth 2.0 tokens (not
+    /// their type, scope or expiry), the API key, basic credentials, every string of custom ones.
+    func learn(credentials: JSONValue, type: AuthSpec.Kind) {
+        let values = credentials.objectValue ?? [:]
+        let secret: (String) -> Bool =
+            switch type {
+            case .oauth2: { ["access_token", "refresh_token", "id_token"].contains($0) }
+            case .apiKey: { $0 == "api_key" }
+            case .basic: { $0 == "username" || $0 == "password" }
+            case .custom, .none: { _ in true }
+            }
+        box.withLockedValue { inner in
+            for (key, value) in values where secret(key) { inner.redactor.add(json: value) }
+        }
     }
 
     func learn(attachment: Attachment) {
@@ -71,6 +82,18 @@ final class RunState: Sendable {
 
     func contains(secretIn text: String) -> Bool {
         box.withLockedValue { $0.redactor.contains(text) }
+    }
+
+    /// A failure and the auth logs with every secret redacted, for a check that keeps no run.
+    func redacted(failure: ScriptFailure?) -> (failure: ScriptFailure?, logs: [ScriptLogLine]) {
+        let (redactor, authLogs) = box.withLockedValue { ($0.redactor, $0.authLogs) }
+        let failure = failure.map { failure in
+            var failure = failure
+            failure.message = redactor.redact(failure.message)
+            failure.stack = failure.stack.map(redactor.redact)
+            return failure
+        }
+        return (failure, authLogs.map { redactor.redact($0) })
     }
 
     /// The run as it is stored and answered: the calls and notes gathered, every secret redacted.

@@ -125,4 +125,10 @@ public protocol ScriptRunner: Sendable {
     func run(_ request: ScriptRequest, host: any ScriptHost) async -> ScriptOutcome
     /// Compiles `source`; nil when it is valid and exports every one of `entries`.
     func check(_ source: String, entries: [String]) async -> ScriptProblem?
+    /// Stops whatever the runner started (the pool's worker processes); runs after it fail.
+    func shutdown() async
+}
+
+extension ScriptRunner {
+    public func shutdown() async {}
 }

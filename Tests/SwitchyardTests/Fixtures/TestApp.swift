@@ -20,6 +20,7 @@ struct TestApp: Sendable {
     static func run(configure: (inout AppConfiguration) -> Void = { _ in }, _ body: @escaping @Sendable (TestApp) async throws -> Void) async throws {
         try await TestDatabase.with { database in
             var configuration = AppConfiguration(bcryptCost: 4, ownerEmail: "owner@example.com")
+            configuration.scriptWorkerExecutable = ScriptTesting.workerExecutable
             configure(&configuration)
             let clock = ManualClock(Date())
             let services = AppServices(configuration: configuration, database: database, clock: clock, logger: TestDatabase.logger)
