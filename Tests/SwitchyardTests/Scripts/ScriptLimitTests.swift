@@ -148,6 +148,14 @@ import Testing
         await pool.shutdown()
     }
 
+    @Test func aTestBundleIsNeverStartedAsAWorker() async {
+        let pool = ScriptPool(settings: ScriptPoolSettings(workers: 1, executable: "/proc/self/exe"), logger: ScriptTesting.logger)
+        let outcome = await pool.run(ScriptTesting.request(Self.quick), host: EchoHost())
+        #expect(outcome.status == .crashed)
+        #expect(outcome.failure?.message.contains("scriptWorkerExecutable") == true, "\(outcome.described)")
+        await pool.shutdown()
+    }
+
     /// Takes a call and never answers it (the run is cancelled first).
     final class StallingHost: ScriptHost, @unchecked Sendable {
         // Safe: `wasCalled` is only touched under `lock`.
