@@ -152,34 +152,23 @@ extension ConnectionService {
         }
     }
 
-    /// Runs `authenticate(config, credentials, ctx)` once: it must finish and return
-    /// `{headers?: {name: string}, query?: {name: string}}`.
+    /// Runs `authenticate(config, credentials, ctx)` once, as a connector run would
+    /// (`ConnectorRunner.checkCredentials`: the same ctx and the same rules for what it returns,
+    /// `{headers?, query?}`); the failure, with the credentials' values redacted, is the 422.
     func checkCustom(_ integration: Integration, _ secrets: IntegrationSecrets, credentials: [String: JSONValue]) async throws {
         guard let code = integration.auth.code, !code.isEmpty else {
             throw APIError.validation("The integration's custom auth has no `code` to check the credentials with.", field: "integration")
         }
-        let config = OAuthClient.scriptConfig(integration, secrets)
-        let outcome = await scripts.run(
-            ScriptRequest(
-                source: code,
-                entry: "authenticate",
-                arguments: [.json(config), .json(.object(credentials)), .context(.object(["config": config]))]
-            ),
-            host: AuthScriptHost(outbound: outbound)
+        let (failure, _) = await ConnectorRunner.checkCredentials(
+            .object(credentials),
+            integration: integration,
+            secrets: secrets,
+            scripts: scripts,
+            outbound: outbound
         )
-        func refuse(_ why: String) -> APIError {
-            APIError.validation("The credentials were not accepted: \(why).", field: "credentials")
-        }
-        guard outcome.status == .succeeded else { throw refuse(OAuthClient.describe(outcome, entry: "authenticate")) }
-        let shape = "authenticate() must return {headers?: {name: string}, query?: {name: string}}"
-        guard case .object(let result)? = outcome.result else {
-            throw refuse("\(shape); it returned \(outcome.result?.typeName ?? "nothing")")
-        }
-        for (key, value) in result {
-            guard key == "headers" || key == "query" else { throw refuse("\(shape); it returned the unknown member `\(key)`") }
-            guard case .object(let members) = value, members.values.allSatisfy({ $0.stringValue != nil }) else {
-                throw refuse("\(shape); its `\(key)` is not an object of strings")
-            }
-        }
+        guard let failure else { return }
+        var place = ""
+        if let line = failure.line { place = " (line \(line)\(failure.column.map { ", column \($0)" } ?? ""))" }
+        throw APIError.validation("The credentials were not accepted: \(failure.name): \(failure.message)\(place).", field: "credentials")
     }
 }

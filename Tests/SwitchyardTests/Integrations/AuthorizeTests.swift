@@ -346,6 +346,35 @@ struct AuthorizeTests {
         }
     }
 
+    @Test("callback code in the JavaScript runtime exchanges the code at the provider itself")
+    func callbackCodeInTheRuntime() async throws {
+        try await TestApp.runWithProviders { app in
+            let provider = try await OAuthProviderFixture.start()
+            let integration = try await app.insertOAuthIntegration(provider) { auth in
+                auth.callbackCode = """
+                    const encode = (o) => Object.entries(o).map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
+                    export async function exchange(params, ctx) {
+                      const form = encode({grant_type: "authorization_code", code: params.code,
+                        redirect_uri: params.redirect_uri, code_verifier: params.code_verifier,
+                        client_id: ctx.oauth.client_id, client_secret: ctx.oauth.client_secret});
+                      const answer = await ctx.http.request({method: "POST", url: ctx.oauth.token_url,
+                        headers: {"content-type": "application/x-www-form-urlencoded"}, body: form});
+                      console.log("token endpoint answered " + answer.status);
+                      const tokens = answer.json();
+                      return {access_token: tokens.access_token, refresh_token: tokens.refresh_token, expires_in: tokens.expires_in};
+                    }
+                    """
+            }
+            let page = try await app.authorize(integration, provider: provider)
+            #expect(page.status == .ok, "\(page.body)")
+            #expect(provider.requests(grant: "authorization_code").count == 1)
+            let connection = try await app.storedConnection(integration)
+            let token = try await app.services.connections.credentials(connectionID: connection.id).secrets.objectValue?["access_token"]
+            #expect(token?.stringValue.map(provider.isValid(accessToken:)) == true)
+            await provider.shutdown()
+        }
+    }
+
     @Test("callback code exchanges the code itself: params and ctx as documented, its answer read strictly")
     func callbackCode() async throws {
         try await TestApp.runWithProviders { app in

@@ -150,15 +150,17 @@ struct ConnectionTests {
             let other = try await app.insertIntegration(name: "Other", auth: auth)
             let attempt = try CreateConnectionInput(json: ["integration": .string(other.id), "credentials": .object([:])])
             for (outcome, words) in [
-                (ScriptOutcome(status: .succeeded, result: .object(["headers": .object(["X": .int(1)])]), duration: 0), "not an object of strings"),
-                (ScriptOutcome(status: .succeeded, result: .object(["cookies": .object([:])]), duration: 0), "unknown member `cookies`"),
-                (ScriptOutcome(status: .succeeded, result: nil, duration: 0), "it returned nothing"),
+                (ScriptOutcome(status: .succeeded, result: .object(["headers": .object(["X": .array([])])]), duration: 0), "`headers.X` is an array"),
+                (
+                    ScriptOutcome(status: .succeeded, result: .object(["cookies": .object([:])]), duration: 0),
+                    "`cookies` is neither headers nor query"
+                ),
+                (ScriptOutcome(status: .succeeded, result: .string("t"), duration: 0), "it returned a string"),
                 (
                     ScriptOutcome(status: .failed, failure: ScriptFailure(name: "Error", message: "bad key", line: 2, column: 9), duration: 0),
-                    "threw Error: bad key (line 2, column 9)"
+                    "Error: authenticate failed: bad key (line 2, column 9)"
                 ),
-                (ScriptOutcome(status: .timedOut, failure: ScriptFailure(name: "TimeLimit", message: "10 s"), duration: 10), "time limit"),
-                (ScriptOutcome(status: .memoryExceeded, duration: 1), "memory limit"),
+                (ScriptOutcome(status: .timedOut, failure: ScriptFailure(name: "TimeLimit", message: "stopped at 10 s"), duration: 10), "TimeLimit"),
             ] {
                 runner.answer { _ in outcome }
                 do {
@@ -169,7 +171,51 @@ struct ConnectionTests {
                     #expect(error.detail.contains(words), "\(error.detail)")
                 }
             }
+            // What the script threw is shown with the credentials' values redacted.
+            runner.answer { _ in ScriptOutcome(status: .failed, failure: ScriptFailure(name: "Error", message: "no user s3cr3t-value"), duration: 0) }
+            let secret = try CreateConnectionInput(json: ["integration": .string(other.id), "credentials": .object(["key": .string("s3cr3t-value")])])
+            do {
+                _ = try await service.connect(caller: app.caller(), workspaceID: app.liveWorkspace.id, secret)
+                Issue.record("accepted")
+            } catch let error as APIError {
+                #expect(!error.detail.contains("s3cr3t-value"), "\(error.detail)")
+            }
             #expect(try await app.count("connections") == 1)
+        }
+    }
+
+    @Test("custom auth in the JavaScript runtime: authenticate accepts or throws, and a throw is a 422 with its line")
+    func customAuthInTheRuntime() async throws {
+        try await TestApp.runWithProviders { app in
+            var auth = AuthSpec(type: .custom)
+            auth.code = """
+                export async function authenticate(config, credentials, ctx) {
+                  if (credentials.key !== config.integrationKey) throw new Error("this key is not for " + config.baseUrl);
+                  return {headers: {"X-Key": credentials.key}};
+                }
+                """
+            let integration = try await app.insertIntegration(
+                auth: auth,
+                configuration: .object(["baseUrl": .string("https://api.example")]),
+                secretConfiguration: ["integrationKey": "ik-1"]
+            )
+            let wrong = try await app.request(
+                .post,
+                app.connectionsPath,
+                token: app.ownerToken,
+                json: #"{"integration": "\#(integration.id)", "credentials": {"key": "ik-2"}}"#
+            )
+            wrong.expectProblem(.unprocessableContent, "validation-failed", field: "credentials")
+            #expect((wrong["detail"] as? String)?.contains("this key is not for https://api.example") == true, "\(wrong.body)")
+            #expect((wrong["detail"] as? String)?.contains("line 2") == true, "\(wrong.body)")
+            #expect(try await app.count("connections") == 0)
+            let right = try await app.request(
+                .post,
+                app.connectionsPath,
+                token: app.ownerToken,
+                json: #"{"integration": "\#(integration.id)", "credentials": {"key": "ik-1"}}"#
+            )
+            #expect(right.status == .created, "\(right.body)")
         }
     }
 

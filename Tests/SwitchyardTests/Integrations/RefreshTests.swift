@@ -328,6 +328,41 @@ struct RefreshTests {
         }
     }
 
+    @Test("authentication code in the JavaScript runtime refreshes through the provider, and says null while the token is fresh")
+    func authenticationCodeInTheRuntime() async throws {
+        try await TestApp.runWithProviders { app in
+            let provider = try await OAuthProviderFixture.start()
+            let (_, id) = try await Self.authorized(app, provider) { auth in
+                auth.authenticationCode = """
+                    const encode = (o) => Object.entries(o).map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
+                    export async function refresh(tokens, ctx) {
+                      console.log("expires at " + tokens.expires_at);
+                      const form = encode({grant_type: "refresh_token", refresh_token: tokens.refresh_token,
+                        client_id: ctx.oauth.client_id, client_secret: ctx.oauth.client_secret});
+                      const answer = await ctx.http.request({method: "POST", url: ctx.oauth.token_url,
+                        headers: {"content-type": "application/x-www-form-urlencoded"}, body: form});
+                      if (answer.status !== 200) return answer.json();
+                      const fresh = answer.json();
+                      return {access_token: fresh.access_token, refresh_token: fresh.refresh_token, expires_in: fresh.expires_in,
+                        scope: fresh.scope};
+                    }
+                    """
+            }
+            app.clock.advance(by: 3100)
+            let refreshed = try await app.services.connections.credentials(connectionID: id)
+            #expect(refreshed.authLogs.contains { $0.message.hasPrefix("expires at ") }, "\(refreshed.authLogs)")
+            #expect(Self.accessToken(refreshed).map(provider.isValid(accessToken:)) == true)
+            #expect(provider.requests(grant: "refresh_token").count == 1)
+
+            // The provider revoked everything: the code returns its invalid_grant, which needs reauthorization.
+            provider.revokeEverything()
+            app.clock.advance(by: 3100)
+            await #expect(throws: ConnectionUnusable.self) { try await app.services.connections.credentials(connectionID: id) }
+            #expect(try await app.database.read { tx in try ConnectionStore.connection(tx, id: id) }?.status == .needsReauthorization)
+            await provider.shutdown()
+        }
+    }
+
     @Test("authentication code refresh(tokens, ctx): null keeps the token, tokens replace it, invalid_grant and bad shapes are failures")
     func authenticationCode() async throws {
         try await TestApp.runWithProviders { app in
