@@ -7,8 +7,8 @@ stands in for the third-party service, and the real binary authorizes, refreshes
 - A connector calling the provider's API with the connection's bearer token, and one refresh after
   the provider refuses it (needs the JavaScript runtime: skipped while the build has none).
 - Proactive refresh by the background refresher, with nobody calling.
-- Two processes on one PostgreSQL racing for one due token: one refresh, never two (the provider
-  counts token requests).
+- Two processes on one PostgreSQL racing for one due token, then a dozen runs in both meeting a
+  401 at once: one refresh each time, never two (the provider counts token requests).
 - A refresh token the provider revoked ("the password changed"): `needs_reauthorization` at once,
   the alert mail at a real SMTP server (aiosmtpd), and authorizing again makes it active.
 
@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -237,6 +238,16 @@ def test_two_processes_refresh_once(make_server, pg_database_url, provider):
     assert provider.stats()["issued"] == {"authorization_code": 1, "refresh_token": 1}, provider.stats()
     views = [API(server.url, api.token).get(f"/v1/workspaces/{ws}/connections/{connection['id']}") for server in (first, second)]
     assert views[0] == views[1] and views[0]["status"] == "active" and views[0]["last_refreshed_at"], views
+
+    # The provider refuses the access token while runs go on in both processes: every run meets a
+    # 401, and between them they refresh once (whoever comes second finds the token replaced).
+    provider.revoke_access_tokens()
+    path = f"/v1/workspaces/{ws}/connections/{connection['id']}/run/me"
+    with ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(lambda server: API(server.url, api.token).post(path, {"input": {}}), [first, second] * 6))
+    assert all(run["status"] == "succeeded" and run["output"]["status"] == 200 for run in runs), [
+        (run["status"], run.get("error"), run.get("auth_logs")) for run in runs if run["status"] != "succeeded"]
+    assert provider.stats()["token_requests"].get("refresh_token") == 2, provider.stats()
 
 
 def _start_in_thread(server):
