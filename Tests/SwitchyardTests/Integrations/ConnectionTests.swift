@@ -122,6 +122,22 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a token endpoint the outbound guard refuses is a 422 that says so, and nothing is stored")
+    func blockedTokenEndpoint() async throws {
+        // Without runWithProviders loopback is not an allowed target.
+        try await TestApp.run { app in
+            var auth = AuthSpec(type: .oauth2)
+            auth.tokenUrl = "http://127.0.0.1:9/token"
+            auth.clientId = "c"
+            auth.grant = .clientCredentials
+            let integration = try await app.insertIntegration(auth: auth, clientSecret: "s")
+            let answer = try await app.request(.post, app.connectionsPath, token: app.ownerToken, json: #"{"integration": "\#(integration.id)"}"#)
+            answer.expectProblem(.unprocessableContent, "validation-failed", field: "integration")
+            #expect((answer["detail"] as? String)?.contains("not an allowed target") == true, "\(answer.body)")
+            #expect(try await app.count("connections") == 0)
+        }
+    }
+
     @Test("custom auth runs authenticate(config, credentials, ctx) once; a failure or a wrong shape stores nothing")
     func customAuth() async throws {
         try await TestApp.runWithProviders { app in
