@@ -171,7 +171,19 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
-        connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
+        connections = ConnectionService(
+            database: database,
+            clock: clock,
+            sealer: sealer,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            mail: mail,
+            outbound: outbound,
+            scripts: scripts,
+            publicURL: configuration.publicURL,
+            logger: logger
+        )
         var runnerSettings = ConnectorRunner.Settings()
         runnerSettings.timeLimit = configuration.scriptTimeLimit
         integrations = IntegrationService(

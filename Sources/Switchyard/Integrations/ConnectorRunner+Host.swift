@@ -6,7 +6,10 @@ import NIOHTTP1
 /// the API base carry the run's credentials; a 401 from the API base refreshes an OAuth 2.0
 /// connection once and is retried; every call is recorded with its secrets redacted.
 struct ConnectorHost: ScriptHost {
-    let runner: ConnectorRunner
+    let outbound: OutboundHTTP
+    let settings: ConnectorRunner.Settings
+    /// Refreshes a token on a 401; nil where nothing is refreshed (custom auth, a credentials check).
+    let connections: ConnectionService?
     let state: RunState
     /// `configuration.baseUrl`: only requests under it carry credentials. nil: none does.
     let baseURL: String?
@@ -32,7 +35,7 @@ struct ConnectorHost: ScriptHost {
         let signed = baseURL.map { Self.isUnder(prepared.url, base: $0) } ?? false
         let first = await send(prepared, signed: signed)
         var response = first
-        if signed, let connectionID, case .success(let answer) = first, answer.status == 401, state.claimRefresh() {
+        if signed, let connectionID, connections != nil, case .success(let answer) = first, answer.status == 401, state.claimRefresh() {
             if await refresh(connectionID: connectionID) {
                 response = await send(prepared, signed: true)
             }
@@ -42,7 +45,7 @@ struct ConnectorHost: ScriptHost {
         case .success(let answer):
             if answer.bodyTruncated {
                 throw ScriptHostError(
-                    "The answer of \(prepared.methodName) \(prepared.url) is larger than \(runner.settings.maximumResponseBytes) bytes; it was not read."
+                    "The answer of \(prepared.methodName) \(prepared.url) is larger than \(settings.maximumResponseBytes) bytes; it was not read."
                 )
             }
             return Self.answer(answer)
@@ -73,8 +76,8 @@ struct ConnectorHost: ScriptHost {
             url: url,
             headers: headers,
             body: prepared.body,
-            timeout: runner.settings.requestTimeout,
-            maximumResponseBytes: runner.settings.maximumResponseBytes
+            timeout: settings.requestTimeout,
+            maximumResponseBytes: settings.maximumResponseBytes
         )
         var call = ScriptRun.HTTPCall(
             method: prepared.methodName,
@@ -85,10 +88,10 @@ struct ConnectorHost: ScriptHost {
             durationMs: 0
         )
         do {
-            let response = try await runner.outbound.send(request)
+            let response = try await outbound.send(request)
             call.status = response.status
             call.durationMs = Self.milliseconds(response.duration)
-            if response.bodyTruncated { call.error = "the answer is larger than \(runner.settings.maximumResponseBytes) bytes; not read" }
+            if response.bodyTruncated { call.error = "the answer is larger than \(settings.maximumResponseBytes) bytes; not read" }
             state.record(call)
             return .success(response)
         } catch {
@@ -105,7 +108,8 @@ struct ConnectorHost: ScriptHost {
         let rejected = state.attachment.headers.first { $0.0 == "Authorization" }?.1.split(separator: " ").last.map(String.init) ?? ""
         state.note("The API answered 401: refreshing the connection's token once.")
         do {
-            let renewed = try await runner.connections.refreshAfterUnauthorized(connectionID: connectionID, rejected: rejected)
+            guard let connections else { return false }
+            let renewed = try await connections.refreshAfterUnauthorized(connectionID: connectionID, rejected: rejected)
             state.learn(credentials: renewed.secrets, type: renewed.integration.auth.type)
             let attachment = Attachment.standard(renewed.integration.auth, credentials: renewed.secrets)
             state.learn(attachment: attachment)

@@ -84,6 +84,18 @@ final class RunState: Sendable {
         box.withLockedValue { $0.redactor.contains(text) }
     }
 
+    /// A failure and the auth logs with every secret redacted, for a check that keeps no run.
+    func redacted(failure: ScriptFailure?) -> (failure: ScriptFailure?, logs: [ScriptLogLine]) {
+        let (redactor, authLogs) = box.withLockedValue { ($0.redactor, $0.authLogs) }
+        let failure = failure.map { failure in
+            var failure = failure
+            failure.message = redactor.redact(failure.message)
+            failure.stack = failure.stack.map(redactor.redact)
+            return failure
+        }
+        return (failure, authLogs.map { redactor.redact($0) })
+    }
+
     /// The run as it is stored and answered: the calls and notes gathered, every secret redacted.
     func finish(_ run: inout ScriptRun) {
         let (redactor, calls, authLogs) = box.withLockedValue { ($0.redactor, $0.calls, $0.authLogs) }

@@ -172,33 +172,25 @@ public struct ConnectorRunner: Sendable {
         var attachment = Attachment()
 
         if spec.type == .custom, let code = spec.code {
-            let host = ConnectorHost(runner: self, state: state, baseURL: nil, connectionID: nil)
-            let outcome = await scripts.run(
-                ScriptRequest(
-                    source: code,
-                    entry: "authenticate",
-                    arguments: [.json(config), .json(credentials), .context(.object(["config": config, "auth": scriptAuth]))],
-                    timeLimit: settings.timeLimit,
-                    maximumHostCalls: settings.maximumHostCalls
-                ),
-                host: host
+            let step = await Self.authenticate(
+                code: code,
+                config: config,
+                credentials: credentials,
+                scriptAuth: scriptAuth,
+                scripts: scripts,
+                host: ConnectorHost(outbound: outbound, settings: settings, connections: nil, state: state, baseURL: nil, connectionID: nil),
+                settings: settings,
+                state: state
             )
-            state.authLogs(outcome.logs)
-            guard outcome.status == .succeeded else {
-                run.status = outcome.status
-                var failure = outcome.failure ?? ScriptFailure(name: "Error", message: "authenticate did not finish")
-                failure.message = "authenticate failed: \(failure.message)"
+            switch step {
+            case .failed(let status, let failure, let result):
+                if case .auth = job.target { run.output = result }
+                run.status = status
                 run.error = failure
                 return
-            }
-            switch Attachment.custom(outcome.result) {
-            case .failed(let failure):
-                if case .auth = job.target { run.output = outcome.result }
-                return fail(&run, failure)
-            case .ok(let returned):
+            case .attached(let returned, let result):
                 attachment = returned
-                state.learn(attachment: returned)
-                if case .auth = job.target { run.output = outcome.result }
+                if case .auth = job.target { run.output = result }
             }
         } else {
             attachment = Attachment.standard(spec, credentials: credentials)
@@ -216,7 +208,14 @@ public struct ConnectorRunner: Sendable {
             if spec.type != .custom { run.output = Self.authOutput(spec, attachment: attachment, connection: connection) }
             return
         }
-        let host = ConnectorHost(runner: self, state: state, baseURL: base, connectionID: spec.type == .oauth2 ? connection?.id : nil)
+        let host = ConnectorHost(
+            outbound: outbound,
+            settings: settings,
+            connections: connections,
+            state: state,
+            baseURL: base,
+            connectionID: spec.type == .oauth2 ? connection?.id : nil
+        )
         let outcome = await scripts.run(
             ScriptRequest(
                 source: connector.code,

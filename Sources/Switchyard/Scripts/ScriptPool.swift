@@ -128,7 +128,11 @@ public final class ScriptPool: ScriptRunner {
         await withCheckedContinuation { continuation in
             let action: (() -> Void)? = state.withLockedValue { state in
                 if state.stopped { return { continuation.resume(returning: .unavailable("the server is stopping")) } }
-                if let worker = state.idle.popLast() { return { continuation.resume(returning: .worker(worker)) } }
+                // The longest idle first: it has had the most time to prepare its next context.
+                if !state.idle.isEmpty {
+                    let worker = state.idle.removeFirst()
+                    return { continuation.resume(returning: .worker(worker)) }
+                }
                 state.waiting.append(continuation)
                 guard state.workers.count + state.starting < settings.workers else { return nil }
                 state.starting += 1

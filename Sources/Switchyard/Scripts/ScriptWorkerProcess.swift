@@ -50,6 +50,8 @@ final class ScriptWorkerProcess: @unchecked Sendable {
     private var current: ScriptPoolRun?
     private var killed: KillReason?
     private var exitStatus: Int32?
+    /// The largest resident size the watchdog saw (not wait4's ru_maxrss: a spawned child
+    /// inherits its parent's high-water mark, which is the server's).
     private var peakResident = 0
     private var closed = false
     private var dead = false
@@ -119,24 +121,21 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process on a thread of its own (wait4 blocks), then reports on the loop.
+    /// Waits for the process on a thread of its own (waitpid blocks), then reports on the loop.
     private func watchExit() {
         let pid = pid
         let thread = Thread {
             var status: Int32 = 0
-            var usage = rusage()
-            while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-            let peak = Int(usage.ru_maxrss) * 1024
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             let exitStatus = status
-            self.eventLoop.execute { self.exited(exitStatus, peak: peak) }
+            self.eventLoop.execute { self.exited(exitStatus) }
         }
         thread.name = "script-worker-\(pid)"
         thread.start()
     }
 
-    private func exited(_ status: Int32, peak: Int) {
+    private func exited(_ status: Int32) {
         exitStatus = status
-        peakResident = peak
         if closed || channel == nil {
             finish()
         } else if let channel {
@@ -171,7 +170,10 @@ final class ScriptWorkerProcess: @unchecked Sendable {
             if self.current === run { self.kill(.timeLimit) }
         }
         run.watchdog = eventLoop.scheduleRepeatedTask(initialDelay: Self.watchInterval, delay: Self.watchInterval) { _ in
-            if self.current === run, self.residentBytes() > self.memoryLimit { self.kill(.memory) }
+            guard self.current === run else { return }
+            let resident = self.residentBytes()
+            self.peakResident = max(self.peakResident, resident)
+            if resident > self.memoryLimit { self.kill(.memory) }
         }
     }
 

@@ -109,4 +109,42 @@ struct IntegrationAuthTests {
             #expect(sandbox["connection_id"] is NSNull)
         }
     }
+
+    @Test("checkCredentials, for a connection about to be stored: the fields of each type, custom auth run once, secrets redacted")
+    func checkCredentials() async throws {
+        try await TestApp.runWithIntegrations { app in
+            func check(_ auth: String, _ credentials: JSONValue) async throws -> (failure: ScriptFailure?, logs: [ScriptLogLine]) {
+                let id = try await app.integrationID(#"{"name": "\#(UUID().uuidString)", "auth": \#(auth)}"#)
+                let integration = try await app.database.read { tx in try #require(try IntegrationStore.integrationOnly(tx, id: id)) }
+                return await ConnectorRunner.checkCredentials(
+                    credentials,
+                    integration: integration,
+                    secrets: IntegrationSecrets(),
+                    scripts: app.services.scripts,
+                    outbound: app.services.outbound
+                )
+            }
+            #expect(try await check(#"{"type": "none"}"#, .object([:])).failure == nil)
+            #expect(try await check(#"{"type": "api_key"}"#, .object(["api_key": .string("k-1234")])).failure == nil)
+            #expect(try await check(#"{"type": "api_key"}"#, .object([:])).failure?.message.contains("api_key") == true)
+            #expect(try await check(#"{"type": "basic"}"#, .object(["username": .string("ada")])).failure?.message.contains("password") == true)
+            let custom = jsonString(
+                """
+                export async function authenticate(config, credentials, ctx) {
+                  console.log("checking", credentials.token);
+                  if (credentials.token !== "good-token-1") throw new Error("refused " + credentials.token);
+                  return { headers: { Authorization: "Bearer " + credentials.token } };
+                }
+                """
+            )
+            let good = try await check(#"{"type": "custom", "code": \#(custom)}"#, .object(["token": .string("good-token-1")]))
+            #expect(good.failure == nil)
+            #expect(good.logs.map(\.message) == ["checking [redacted]"])
+            let bad = try await check(#"{"type": "custom", "code": \#(custom)}"#, .object(["token": .string("bad-token-2")]))
+            #expect(bad.failure?.message == "authenticate failed: refused [redacted]", "\(String(describing: bad.failure))")
+            #expect(bad.failure?.line == 3)
+            let shape = jsonString("export async function authenticate() { return { header: {} }; }")
+            #expect(try await check(#"{"type": "custom", "code": \#(shape)}"#, .object([:])).failure?.name == "ShapeError")
+        }
+    }
 }
