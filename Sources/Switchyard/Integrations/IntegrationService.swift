@@ -161,7 +161,16 @@ public final class IntegrationService: Sendable {
         try await checkURLs(urls)
         try await checkScripts(input.auth?.scripts ?? [])
         let now = clock.now
-        return try await authenticator.write(caller) { [self] tx, principal in
+        do {
+            return try await write(caller: caller, id: id, input, now: now)
+        } catch StorageError.uniqueViolation {
+            // A concurrent rename took the name between the check and the write.
+            throw APIError.conflict("An integration named \(input.name ?? "") exists already; integration names are unique.", field: "name")
+        }
+    }
+
+    private func write(caller: Caller, id: String, _ input: UpdateIntegrationInput, now: Date) async throws -> Integration {
+        try await authenticator.write(caller) { [self] tx, principal in
             try Self.requireManager(principal)
             var integration = try Self.find(tx, id)
             var changed: [String] = []

@@ -164,7 +164,18 @@ struct RunTests {
         try await TestApp.runWithIntegrations { app in
             let api = try await LoopbackReceiver.start()
             api.respond { number in number == 1 ? .status(401, body: "expired") : .status(200, body: "fine") }
-            defer { api.stopLater() }
+            // The provider's token endpoint, for a refresh that goes to it.
+            let provider = try await LoopbackReceiver.start(
+                .status(
+                    200,
+                    headers: [("content-type", "application/json")],
+                    body: #"{"access_token": "at-2222222222", "token_type": "bearer", "expires_in": 3600, "refresh_token": "rt-3333333333"}"#
+                )
+            )
+            defer {
+                api.stopLater()
+                provider.stopLater()
+            }
             let code = """
                 export async function run(input, ctx) {
                   const first = await ctx.http.request({ url: ctx.config.baseUrl + "/me" });
@@ -175,25 +186,33 @@ struct RunTests {
             let id = try await app.integrationID(
                 """
                 {"name": "OAuth API", "configuration": {"baseUrl": "\(api.url())"},
-                 "auth": {"type": "oauth2", "authorization_url": "https://provider.example.com/authorize", "token_url": "https://provider.example.com/token",
+                 "auth": {"type": "oauth2", "authorization_url": "\(provider.url("/authorize"))", "token_url": "\(provider.url("/token"))",
                           "client_id": "c", "client_secret": "oauth-client-secret"},
                  "connectors": [{"key": "me", "name": "Me", "code": \(jsonString(code))}]}
                 """
             )
             let connection = try await app.makeConnection(
                 integrationID: id,
-                secrets: .object(["access_token": .string("at-1111111111"), "token_type": .string("bearer")])
+                secrets: .object([
+                    "access_token": .string("at-1111111111"), "refresh_token": .string("rt-1111111111"), "token_type": .string("bearer"),
+                ])
             )
             let run = try await app.request(.post, "\(Self.path(app, connection))/run/me", token: app.ownerToken, json: "{}")
             #expect(run["status"] as? String == "succeeded", "\(run.body)")
-            #expect(run.object("output")["first"] as? Int == 200)
+            #expect(run.object("output")["first"] as? Int == 200, "the request refused with 401 is retried once refreshed")
             #expect(run.object("output")["second"] as? Int == 200)
             #expect(run.object("output")["type"] as? String == "bearer")
-            #expect(api.requests.map { $0.header("authorization") } == Array(repeating: "Bearer at-1111111111", count: 3))
+            let sent = api.requests.map { $0.header("authorization") }
+            #expect(sent.count == 3)
+            #expect(sent.first == "Bearer at-1111111111")
+            // After the refresh, every request carries the token the connection holds now (the
+            // provider's new one where the refresh reached it).
+            #expect(sent[1] == sent[2])
             #expect(run.objects("http_calls").map { $0["status"] as? Int } == [401, 200, 200])
+            #expect(run.objects("http_calls").allSatisfy { ($0["request_headers"] as? [String: String])?["Authorization"] == "[redacted]" })
             let notes = run.objects("auth_logs").compactMap { $0["message"] as? String }
             #expect(notes.contains { $0.contains("401") }, "\(notes)")
-            #expect(!run.body.contains("at-1111111111"))
+            for token in ["at-1111111111", "at-2222222222", "rt-1111111111", "rt-3333333333"] { #expect(!run.body.contains(token)) }
         }
     }
 }
