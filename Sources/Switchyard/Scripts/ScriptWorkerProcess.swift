@@ -121,20 +121,23 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process on a thread of its own (waitpid blocks), then reports on the loop.
+    /// Waits for the process to end on a thread of its own (waitid blocks) without reaping it,
+    /// then reaps it on the loop: until `exitStatus` is set there, the pid cannot be reused, so
+    /// `kill` never reaches another process.
     private func watchExit() {
         let pid = pid
         let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let exitStatus = status
-            self.eventLoop.execute { self.exited(exitStatus) }
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+            self.eventLoop.execute { self.exited() }
         }
         thread.name = "script-worker-\(pid)"
         thread.start()
     }
 
-    private func exited(_ status: Int32) {
+    private func exited() {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         exitStatus = status
         if closed || channel == nil {
             finish()
