@@ -1,9 +1,17 @@
 import CJavaScriptCore
 
-/// A JavaScriptCore string from a Swift one (through UTF-16, so NUL characters survive).
+/// A JavaScriptCore string from a Swift one: from its UTF-8 directly, or through UTF-16 when it
+/// holds a NUL character (which would end a C string).
 func makeJSString(_ value: String) -> JSStringRef? {
+    var value = value
+    if !value.withUTF8({ $0.contains(0) }) { return value.withCString { JSStringCreateWithUTF8CString($0) } }
     let units = Array(value.utf16)
     return units.withUnsafeBufferPointer { JSStringCreateWithCharacters($0.baseAddress, $0.count) }
+}
+
+/// Evaluates a script kept as a JavaScriptCore string.
+func evaluate(_ context: JSContextRef?, _ script: JSStringRef?, url: String, exception: inout JSValueRef?) -> JSValueRef? {
+    withJSString(url) { sourceURL in JSEvaluateScript(context, script, nil, sourceURL, 1, &exception) }
 }
 
 /// Runs `body` with a JavaScriptCore string that is released afterwards.

@@ -20,11 +20,14 @@ final class PreparedContext {
         return JSClassCreate(&definition)
     }()
 
+    // Safe: made once, never changed; JavaScriptCore strings are immutable and thread-safe.
+    nonisolated(unsafe) private static let prelude = makeJSString(ScriptPrelude.source)
+
     init(engine: ScriptEngine) {
         context = JSGlobalContextCreateInGroup(engine.group, Self.globalClass)
         JSObjectSetPrivate(JSContextGetGlobalObject(context), Unmanaged.passUnretained(engine).toOpaque())
         var exception: JSValueRef?
-        let factory = evaluate(context, ScriptPrelude.source, url: ScriptPrelude.url, exception: &exception)
+        let factory = evaluate(context, Self.prelude, url: ScriptPrelude.url, exception: &exception)
         let functions = [
             Self.function(context, "host", hostCallback),
             Self.function(context, "log", logCallback),

@@ -181,6 +181,10 @@ enum ScriptPrelude {
         apply(then, promise, [settle, e => finish(false, describe(e))]);
       }
 
+      // A run's path taken once while the context is prepared (no run is under way, so `finish`
+      // is ignored): a fresh global object links its code on first use, ~150 µs of a first call.
+      start(async function (input, ctx) { await null; return { list: [1, 'two', null, true], n: input.n, x: ctx.x }; }, [{ n: 1 }, {}], 'jc');
+
       return { start, describe };
     })
     """

@@ -62,6 +62,7 @@ import Testing
                 "run", .int(8)
             ),
             ("export var run = function () { return `export ${'default'}`.length }", "run", .int(14)),
+            ("export function run() { return 'a\u{0}b\u{E9}'.length }", "run", .int(4)),
         ]
         try await ScriptTesting.withPool { pool in
             for item in cases {
