@@ -26,6 +26,11 @@ if [ -f bench/webhooks.sh ]; then
   bash bench/webhooks.sh
 fi
 
+# Script runs through the isolated worker pool beside a warm in-process context.
+if [ -f bench/scripts.sh ]; then
+  bash bench/scripts.sh
+fi
+
 # OAuth client-credentials tokens/s and app-authenticated reads, with Authlib's Flask baseline.
 if [ -f bench/oauth.sh ]; then
   bash bench/oauth.sh

@@ -50,6 +50,9 @@ public final class ScriptEngine {
     private var warm: (source: String, entry: String, prepared: PreparedContext, function: JSObjectRef)?
     private var checkContext: JSGlobalContextRef?
     private var nextCall: UInt32 = 1
+    /// Rewritten modules by source: the same connector runs again and again.
+    private var modules: [String: ModuleSource] = [:]
+    private static let cachedModules = 64
 
     public init() {
         group = JSContextGroupCreate()
@@ -96,10 +99,19 @@ public final class ScriptEngine {
             return fail(run, failureJSON(name: "SyntaxError", message: "the code is longer than \(Self.maximumSourceLength) bytes"))
         }
         let module: ModuleSource
-        do {
-            module = try ModuleSource(job.source)
-        } catch {
-            return fail(run, failureJSON(name: "SyntaxError", message: error.message, line: error.line, column: error.column))
+        if let cached = modules[job.source] {
+            module = cached
+        } else {
+            do {
+                module = try ModuleSource(job.source)
+            } catch {
+                return fail(run, failureJSON(name: "SyntaxError", message: error.message, line: error.line, column: error.column))
+            }
+            // Small ones only: the cache counts against the worker's memory limit.
+            if job.source.utf8.count <= 64 << 10 {
+                if modules.count >= Self.cachedModules { modules.removeAll(keepingCapacity: true) }
+                modules[job.source] = module
+            }
         }
         let context = prepared.context
         let script = ScriptPrelude.strictPrefix + module.script

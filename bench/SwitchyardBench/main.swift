@@ -11,6 +11,8 @@ import Switchyard
 //                                                beside GRDB written directly in batched transactions
 //   switchyard-bench reads [--seconds S]        point reads/s on PostgreSQL (SWITCHYARD_BENCH_POSTGRES_URL),
 //                                                one and three statements a read body
+//   switchyard-bench scripts [--seconds S]      isolated script runs (worker pool, fresh context each) beside
+//                                                the same function in a warm in-process context (ScriptsBench.swift)
 //   switchyard-bench write-load DATABASE_URL     writes units forever (64 writers), printing the count;
 //                                                e2e/test_crash.py kills it mid-write
 
@@ -222,10 +224,12 @@ case "storage":
     try await storageBenchmark()
 case "reads":
     try await readBenchmark()
+case "scripts":
+    try await scriptsBenchmark()
 case "write-load":
     guard arguments.count >= 2 else { fatalError("usage: switchyard-bench write-load DATABASE_URL") }
     try await writeLoad(arguments[1])
 default:
-    print("usage: switchyard-bench storage [--seconds S] | reads [--seconds S] | write-load DATABASE_URL")
+    print("usage: switchyard-bench storage [--seconds S] | reads [--seconds S] | scripts [--seconds S] | write-load DATABASE_URL")
     exit(2)
 }

@@ -128,7 +128,11 @@ public final class ScriptPool: ScriptRunner {
         await withCheckedContinuation { continuation in
             let action: (() -> Void)? = state.withLockedValue { state in
                 if state.stopped { return { continuation.resume(returning: .unavailable("the server is stopping")) } }
-                if let worker = state.idle.popLast() { return { continuation.resume(returning: .worker(worker)) } }
+                // The longest idle first: it has had the most time to prepare its next context.
+                if !state.idle.isEmpty {
+                    let worker = state.idle.removeFirst()
+                    return { continuation.resume(returning: .worker(worker)) }
+                }
                 state.waiting.append(continuation)
                 guard state.workers.count + state.starting < settings.workers else { return nil }
                 state.starting += 1
@@ -194,7 +198,7 @@ public final class ScriptPool: ScriptRunner {
 
     /// A worker died (its run, if any, already answered): replaced at once when it had started
     /// well or runs are waiting; a worker that dies before it is ready is replaced only on demand.
-    func died(_ worker: ScriptWorkerProcess, reason: String, wasReady: Bool) {
+    func died(_ worker: ScriptWorkerProcess, reason: String, wasReady: Bool, peakResident: Int) {
         let (loop, health) = state.withLockedValue { state -> ((any EventLoop)?, Logger.Metadata) in
             state.workers[ObjectIdentifier(worker)] = nil
             state.idle.removeAll { $0 === worker }
@@ -206,7 +210,7 @@ public final class ScriptPool: ScriptRunner {
                 loop = group.next()
             }
             let health: Logger.Metadata = [
-                "pid": "\(worker.pid)", "reason": "\(reason)", "live_workers": "\(state.workers.count)",
+                "pid": "\(worker.pid)", "reason": "\(reason)", "peak_rss_mb": "\(peakResident >> 20)", "live_workers": "\(state.workers.count)",
                 "starting": "\(state.starting)", "queued_runs": "\(state.waiting.count)", "replaced_total": "\(state.replaced)",
             ]
             return (loop, health)

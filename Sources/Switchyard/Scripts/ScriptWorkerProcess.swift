@@ -50,6 +50,8 @@ final class ScriptWorkerProcess: @unchecked Sendable {
     private var current: ScriptPoolRun?
     private var killed: KillReason?
     private var exitStatus: Int32?
+    /// The largest resident size the watchdog saw (not wait4's ru_maxrss: a spawned child
+    /// inherits its parent's high-water mark, which is the server's).
     private var peakResident = 0
     private var closed = false
     private var dead = false
@@ -119,24 +121,24 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process on a thread of its own (wait4 blocks), then reports on the loop.
+    /// Waits for the process to end on a thread of its own (waitid blocks) without reaping it,
+    /// then reaps it on the loop: until `exitStatus` is set there, the pid cannot be reused, so
+    /// `kill` never reaches another process.
     private func watchExit() {
         let pid = pid
         let thread = Thread {
-            var status: Int32 = 0
-            var usage = rusage()
-            while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-            let peak = Int(usage.ru_maxrss) * 1024
-            let exitStatus = status
-            self.eventLoop.execute { self.exited(exitStatus, peak: peak) }
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+            self.eventLoop.execute { self.exited() }
         }
         thread.name = "script-worker-\(pid)"
         thread.start()
     }
 
-    private func exited(_ status: Int32, peak: Int) {
+    private func exited() {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         exitStatus = status
-        peakResident = peak
         if closed || channel == nil {
             finish()
         } else if let channel {
@@ -171,7 +173,10 @@ final class ScriptWorkerProcess: @unchecked Sendable {
             if self.current === run { self.kill(.timeLimit) }
         }
         run.watchdog = eventLoop.scheduleRepeatedTask(initialDelay: Self.watchInterval, delay: Self.watchInterval) { _ in
-            if self.current === run, self.residentBytes() > self.memoryLimit { self.kill(.memory) }
+            guard self.current === run else { return }
+            let resident = self.residentBytes()
+            self.peakResident = max(self.peakResident, resident)
+            if resident > self.memoryLimit { self.kill(.memory) }
         }
     }
 
@@ -245,7 +250,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         case nil: reason = signal == 0 ? "exit status \((status >> 8) & 0xFF)" : "signal \(signal)"
         }
         // The pool first, so whoever reads the outcome sees the replacement under way.
-        if registered { pool?.died(self, reason: reason, wasReady: ready) }
+        if registered { pool?.died(self, reason: reason, wasReady: ready, peakResident: peakResident) }
         if let run = current {
             let limit = run.timeLimit
             switch killed {
