@@ -103,6 +103,15 @@ public struct AppServices: Sendable {
         )
         var rng = SystemRandomNumberGenerator()
         sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        scripts = ScriptPool(
+            settings: ScriptPoolSettings(
+                workers: configuration.scriptWorkers,
+                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
+                timeLimit: configuration.scriptTimeLimit,
+                memoryLimitMB: configuration.scriptMemoryLimitMB
+            ),
+            logger: logger
+        )
         outbound = OutboundHTTP(guard: TargetGuard(allowedNetworks: configuration.webhooks.allowedTargetNetworks))
         let sender = DeliverySender(
             database: database,
@@ -112,6 +121,7 @@ public struct AppServices: Sendable {
             activity: activity,
             mail: mail,
             users: users,
+            transformations: WebhookTransformation(scripts: scripts),
             publicURL: configuration.publicURL,
             logger: logger
         )
@@ -124,6 +134,7 @@ public struct AppServices: Sendable {
             activity: activity,
             sealer: sealer,
             outbound: outbound,
+            scripts: scripts,
             sender: sender,
             targets: targets,
             wake: appended,
@@ -150,15 +161,6 @@ public struct AppServices: Sendable {
             webhooks: webhooks,
             publicURL: configuration.publicURL
         )
-        scripts = ScriptPool(
-            settings: ScriptPoolSettings(
-                workers: configuration.scriptWorkers,
-                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
-                timeLimit: configuration.scriptTimeLimit,
-                memoryLimitMB: configuration.scriptMemoryLimitMB
-            ),
-            logger: logger
-        )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
         // Developer portal (issue 14, helper "portal").
         portal = PortalService(
@@ -169,7 +171,19 @@ public struct AppServices: Sendable {
             users: users,
             publicURL: configuration.publicURL
         )
-        connections = ConnectionService(database: database, clock: clock, sealer: sealer, logger: logger)
+        connections = ConnectionService(
+            database: database,
+            clock: clock,
+            sealer: sealer,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            mail: mail,
+            outbound: outbound,
+            scripts: scripts,
+            publicURL: configuration.publicURL,
+            logger: logger
+        )
         var runnerSettings = ConnectorRunner.Settings()
         runnerSettings.timeLimit = configuration.scriptTimeLimit
         integrations = IntegrationService(

@@ -66,12 +66,14 @@ enum ConnectionStore {
     }
 
     /// New credentials or tokens from an authorization: the connection is active again and its
-    /// failures are forgotten.
+    /// failures are forgotten. A refresh under way loses its lease, so its answer (from the old
+    /// tokens) cannot overwrite these.
     static func authorize(_ tx: SQLTx, id: String, sealedSecrets: [UInt8]?, scopes: [String]?, expiresAt: Date?, at now: Date) throws {
         try tx.execute(
             """
             UPDATE connections SET status = 'active', secrets = ?, scopes = ?, expires_at = ?, last_authorized_at = ?,
-                refresh_failures = 0, refresh_not_before = NULL, last_error = NULL, last_error_at = NULL, updated_at = ?
+                refresh_failures = 0, refresh_not_before = NULL, refresh_lease_until = NULL, refresh_lease_id = NULL,
+                last_error = NULL, last_error_at = NULL, updated_at = ?
             WHERE id = ?
             """,
             sealedSecrets.map(SQLValue.blob) ?? .null,
@@ -89,6 +91,17 @@ enum ConnectionStore {
             status.rawValue,
             error,
             error == nil ? nil : now,
+            now,
+            id
+        )
+    }
+
+    /// Notes what went wrong (a refused callback, a failed check) without changing the status.
+    static func setError(_ tx: SQLTx, id: String, _ message: String, at now: Date) throws {
+        try tx.execute(
+            "UPDATE connections SET last_error = ?, last_error_at = ?, updated_at = ? WHERE id = ?",
+            String(message.prefix(1000)),
+            now,
             now,
             id
         )
