@@ -44,6 +44,8 @@ public struct ConnectorRunner: Sendable {
         public var workspaceID: String?
         /// The connection whose credentials the run uses (opened through `ConnectionService`).
         public var connectionID: String?
+        /// The connection as read with the request, shown when its credentials cannot be opened.
+        public var connection: Connection?
         public var createdBy: Record.CreatedBy
 
         public init(
@@ -54,6 +56,7 @@ public struct ConnectorRunner: Sendable {
             input: JSONValue,
             workspaceID: String?,
             connectionID: String?,
+            connection: Connection? = nil,
             createdBy: Record.CreatedBy
         ) {
             self.kind = kind
@@ -63,6 +66,7 @@ public struct ConnectorRunner: Sendable {
             self.input = input
             self.workspaceID = workspaceID
             self.connectionID = connectionID
+            self.connection = connection
             self.createdBy = createdBy
         }
     }
@@ -156,6 +160,9 @@ public struct ConnectorRunner: Sendable {
                 credentials = opened.secrets
                 state.note("Using the connection \(connectionID) (\(Self.describe(opened.connection))).")
             } catch {
+                run.connection = job.connection.map {
+                    ScriptRun.ConnectionSummary(id: $0.id, status: $0.status, lastAuthorizedAt: $0.lastAuthorizedAt)
+                }
                 return fail(
                     &run,
                     ScriptFailure(name: "ConnectionError", message: "The connection \(connectionID) cannot be used: \(Self.describe(error))")

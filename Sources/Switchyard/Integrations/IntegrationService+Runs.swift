@@ -56,13 +56,13 @@ extension IntegrationService {
             let integration = try Self.find(tx, integrationID, connectors: false)
             let target: ConnectorRunner.Target =
                 input.target == "auth" ? .auth : .connector(try Self.findConnector(tx, integrationID: integrationID, key: input.target))
-            var connectionID: String?
+            var connection: Connection?
             if let workspaceID = input.workspace {
                 guard let workspace = try WorkspaceStore.workspace(tx, id: workspaceID) else {
                     throw APIError.validation("`workspace` names no workspace: \(workspaceID).", field: "workspace")
                 }
                 try principal.requireAccess(to: workspace)
-                connectionID = try ConnectionStore.connection(tx, integrationID: integrationID, workspaceID: workspaceID)?.id
+                connection = try ConnectionStore.connection(tx, integrationID: integrationID, workspaceID: workspaceID)
             }
             return ConnectorRunner.Job(
                 kind: .test,
@@ -71,7 +71,8 @@ extension IntegrationService {
                 target: target,
                 input: input.input,
                 workspaceID: input.workspace,
-                connectionID: connectionID,
+                connectionID: connection?.id,
+                connection: connection,
                 createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID)
             )
         }
@@ -92,6 +93,7 @@ extension IntegrationService {
                 input: input,
                 workspaceID: workspaceID,
                 connectionID: connection.id,
+                connection: connection,
                 createdBy: Record.CreatedBy(type: principal.actorType, id: principal.actorID)
             )
         }

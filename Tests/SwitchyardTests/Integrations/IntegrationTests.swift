@@ -244,4 +244,41 @@ struct IntegrationTests {
             #expect(try await app.count("connectors") == 1)
         }
     }
+
+    @Test("stored auth specs and parameters read back as written, as JSONDecoder would read them")
+    func storedJSON() throws {
+        var oauth = AuthSpec(type: .oauth2)
+        oauth.authorizationUrl = "https://a.example.com/a"
+        oauth.tokenUrl = "https://a.example.com/t"
+        oauth.queryParams = .object(["prompt": .string("login")])
+        oauth.scopes = ["a", "b"]
+        oauth.scopeSeparator = ","
+        oauth.clientId = "c"
+        oauth.clientSecretSet = true
+        oauth.pkce = false
+        oauth.tokenAuthMethod = .clientSecretBasic
+        oauth.grant = .clientCredentials
+        oauth.callbackCode = "export async function exchange() {}"
+        oauth.authenticationCode = "export async function refresh() {}"
+        var key = AuthSpec(type: .apiKey)
+        key.name = "X-Key"
+        key.in = .query
+        key.prefix = "Token "
+        var custom = AuthSpec(type: .custom)
+        custom.code = "export async function authenticate() {}"
+        for spec in [oauth, key, custom, AuthSpec(type: .none), AuthSpec(type: .basic)] {
+            let text = try IntegrationStore.authText(spec)
+            #expect(try IntegrationStore.authSpec(fromText: text) == spec)
+            #expect(try JSONDecoder().decode(AuthSpec.self, from: Data(text.utf8)) == spec)
+        }
+        let parameters = [
+            ConnectorParameter(name: "a", type: .integer, required: true, description: "A", default: .int(3)),
+            ConnectorParameter(name: "b", type: .object, default: .object(["x": .array([.bool(true)])])),
+            ConnectorParameter(name: "c", type: .number, default: .double(1.5)),
+            ConnectorParameter(name: "d", type: .string),
+        ]
+        let text = try IntegrationStore.parametersText(parameters)
+        #expect(try IntegrationStore.parameters(fromText: text) == parameters)
+        #expect(try JSONDecoder().decode([ConnectorParameter].self, from: Data(text.utf8)) == parameters)
+    }
 }
