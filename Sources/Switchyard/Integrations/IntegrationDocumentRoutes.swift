@@ -14,7 +14,8 @@ struct IntegrationDocumentRoutes {
     }
 
     @Sendable func export(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("integration_id")
+        var id = try context.parameters.require("integration_id")
+        if id.hasSuffix(".yaml") { id.removeLast(".yaml".count) }
         let document = try await integrations.exportDocument(caller: try context.caller(), id: id)
         let filename = document.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }
         return Response(

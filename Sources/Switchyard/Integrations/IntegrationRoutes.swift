@@ -60,8 +60,14 @@ struct IntegrationRoutes {
         return Page(found, limit: limit, cursor: \.id)
     }
 
-    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Integration {
-        try await integrations.integration(caller: try context.caller(), id: try context.parameters.require("integration_id"))
+    /// `…/{id}.yaml` may reach this handler too (the router files `{id}.yaml` and `:id` under one
+    /// node in the running server): the path's suffix decides, so the export is always YAML.
+    @Sendable func get(_ request: Request, context: AppRequestContext) async throws -> Response {
+        if request.uri.path.hasSuffix(".yaml") {
+            return try await IntegrationDocumentRoutes(integrations: integrations, maximumBodySize: maximumBodySize).export(request, context: context)
+        }
+        let integration = try await integrations.integration(caller: try context.caller(), id: try context.parameters.require("integration_id"))
+        return try integration.response(from: request, context: context)
     }
 
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Integration {
