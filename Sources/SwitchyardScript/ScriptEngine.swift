@@ -76,7 +76,7 @@ public final class ScriptEngine {
         if spare == nil { spare = PreparedContext(engine: self) }
     }
 
-    /// Collects garbage (contexts of finished runs included).
+    /// Asks JavaScriptCore to collect garbage soon (the contexts of finished runs are garbage).
     public func collectGarbage() {
         prepare()
         if let spare { JSGarbageCollect(spare.context) }

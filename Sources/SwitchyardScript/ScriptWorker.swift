@@ -68,7 +68,8 @@ private final class WorkerLoop: ScriptEngineDelegate {
         return 0
     }
 
-    /// Between runs: garbage collection when the process has grown, then the next context.
+    /// Between runs: a hint to collect garbage when the process has grown (JSGarbageCollect only
+    /// reports an abandoned object graph), then the next context.
     private func idle() {
         if residentBytes() > collectAbove { engine.collectGarbage() }
         engine.prepare()

@@ -14,7 +14,7 @@ struct ScriptWorkerCommand: ParsableCommand {
         shouldDisplay: false
     )
 
-    @Option(help: "The pool's memory limit in MB; the worker collects garbage past half of it") var memoryLimitMB = 128
+    @Option(help: "The pool's memory limit in MB; past half of it the worker asks for garbage collection") var memoryLimitMB = 128
 
     func run() throws {
         Glibc.exit(ScriptWorker.serve(memoryLimitMB: memoryLimitMB))

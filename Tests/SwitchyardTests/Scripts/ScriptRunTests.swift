@@ -275,6 +275,34 @@ import Testing
         }
     }
 
+    /// Nothing but the language, `console` and `ctx`: no file, network, process or timer
+    /// function. A new global from a newer JavaScriptCore fails this test until someone has
+    /// looked at what it can do.
+    @Test func theGlobalScopeHoldsOnlyTheLanguage() async throws {
+        let source = """
+            export async function run() {
+              let imported;
+              try { await import('/etc/passwd'); imported = 'loaded'; } catch (error) { imported = error.message; }
+              return { globals: Object.getOwnPropertyNames(globalThis).sort(), imported };
+            }
+            """
+        let outcome = try await ScriptTesting.withPool { pool in await pool.run(ScriptTesting.request(source), host: EchoHost()) }
+        let language: Set<String> = [
+            "AggregateError", "Array", "ArrayBuffer", "Atomics", "BigInt", "BigInt64Array", "BigUint64Array", "Boolean", "DataView", "Date",
+            "Error", "EvalError", "FinalizationRegistry", "Float16Array", "Float32Array", "Float64Array", "Function", "Infinity", "Int16Array",
+            "Int32Array", "Int8Array", "Intl", "Iterator", "JSON", "Map", "Math", "NaN", "Number", "Object", "Promise", "Proxy", "RangeError",
+            "ReferenceError", "Reflect", "RegExp", "Set", "String", "Symbol", "SyntaxError", "TypeError", "URIError", "Uint16Array",
+            "Uint32Array", "Uint8Array", "Uint8ClampedArray", "WeakMap", "WeakRef", "WeakSet", "WebAssembly", "console", "decodeURI",
+            "decodeURIComponent", "encodeURI", "encodeURIComponent", "escape", "eval", "globalThis", "isFinite", "isNaN", "parseFloat",
+            "parseInt", "undefined", "unescape", "run",
+        ]
+        var globals: Set<String> = []
+        if case .array(let names) = outcome.result?.objectValue?["globals"] ?? .null { globals = Set(names.compactMap(\.stringValue)) }
+        #expect(!globals.isEmpty, "\(outcome.described)")
+        #expect(globals.subtracting(language).isEmpty, "globals nobody has reviewed: \(globals.subtracting(language).sorted())")
+        #expect(outcome.result?.objectValue?["imported"]?.stringValue?.contains("Could not import") == true, "\(outcome.described)")
+    }
+
     @Test func appServicesRunScriptsThroughThePool() async throws {
         try await TestApp.run(configure: { $0.scriptWorkers = 1 }) { app in
             let outcome = await app.services.scripts.run(
