@@ -16,7 +16,8 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v wrk >/dev/null || { echo "bench/connectors.sh: no wrk (scripts/deps.sh installs it)" >&2; exit 1; }
 
 work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench="bench/connectors.sh"
+. bench/common.sh
 sy_pid="" nginx_pid=""
 cleanup() {
   [ -n "$sy_pid" ] && { kill "$sy_pid" 2>/dev/null; wait "$sy_pid" 2>/dev/null || true; }
@@ -27,24 +28,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for() { # url pid log
-  until curl -s -o /dev/null "$1"; do
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-
-# A run with any non-2xx answer measures errors, not the route: it stops the benchmark.
-rate() {
-  local out
-  out="$(wrk -t2 -c64 -d"${duration}s" "$@")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "bench/connectors.sh: wrk $* got non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 
 test_lua() { # file token target
   cat >"$1" <<LUA
@@ -58,33 +41,7 @@ LUA
 # --- a third-party API stand-in ----------------------------------------------------------------------
 api_url=""
 if [ -x "$nginx_bin" ]; then
-  nginx_port="$(free_port)"
-  mkdir -p "$work/nginx/tmp"
-  cat >"$work/nginx/nginx.conf" <<NGINX
-daemon off;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  client_body_buffer_size 64k;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { default_type application/json; return 200 '{"status": "sent"}'; }
-  }
-}
-NGINX
-  "$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
-  nginx_pid=$!
-  wait_for "http://127.0.0.1:$nginx_port/" "$nginx_pid" "$work/nginx/error.log"
+  start_nginx "$nginx_bin" "location / { default_type application/json; return 200 '{\"status\": \"sent\"}'; }" "access_log off;"
   api_url="http://127.0.0.1:$nginx_port"
 fi
 

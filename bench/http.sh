@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bin="${SWITCHYARD_RELEASE_BIN:-$PWD/.build/release/switchyard}"
 duration="${BENCH_SECONDS:-5}"
 work="$(mktemp -d)"
+bench="bench/http.sh"
+. bench/common.sh
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port"
 
@@ -38,17 +40,6 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $token"
 LUA
 
-# A run with any non-2xx answer measures errors, not the route: it stops the benchmark.
-rate() {
-  local out
-  out="$(wrk -t2 -c64 -d"${duration}s" "$@")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "bench/http.sh: wrk $* got non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 echo "HTTP on SQLite (release, wrk -t2 -c64, ${duration}s per run, best of three runs each, alternating):"
 results=()
 for round in 1 2 3; do

@@ -19,7 +19,8 @@ venv="${BENCH_BASELINE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/switchyard-bench/au
 command -v wrk >/dev/null || { echo "bench/oauth.sh: no wrk (scripts/deps.sh installs it)" >&2; exit 1; }
 
 work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench="bench/oauth.sh"
+. bench/common.sh
 sy_pid="" baseline_pid=""
 cleanup() {
   [ -n "$sy_pid" ] && { kill "$sy_pid" 2>/dev/null; wait "$sy_pid" 2>/dev/null || true; }
@@ -30,24 +31,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for() { # url pid log
-  until curl -s -o /dev/null "$1"; do
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.05
-  done
-}
-
-# A run with any non-2xx answer measures errors, not the route: it stops the benchmark.
-rate() {
-  local out
-  out="$(wrk -t2 -c64 -d"${duration}s" "$@")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "bench/oauth.sh: wrk $* got non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 
 token_lua() { # file client_id secret
   cat >"$1" <<LUA

@@ -27,7 +27,8 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v wrk >/dev/null || { echo "bench/webhooks.sh: no wrk (scripts/deps.sh installs it)" >&2; exit 1; }
 
 work="$(mktemp -d)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench="bench/webhooks.sh"
+. bench/common.sh
 sy_pid="" nginx_pid="" own_pg="" pg_database="" pg_admin_url=""
 cleanup() {
   [ -n "$sy_pid" ] && { kill "$sy_pid" 2>/dev/null; wait "$sy_pid" 2>/dev/null || true; }
@@ -43,51 +44,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- the receiver ----------------------------------------------------------------------------------
-nginx_port="$(free_port)"
-mkdir -p "$work/nginx/tmp"
-cat >"$work/nginx/nginx.conf" <<NGINX
-daemon off;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  log_format wh '\$msec \$http_webhook_id';
-  access_log $work/nginx/access.log wh buffer=256k flush=100ms;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  client_body_buffer_size 64k;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { return 204; }
-  }
-}
-NGINX
-"$nginx_bin" -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" &
-nginx_pid=$!
-until curl -s -o /dev/null "http://127.0.0.1:$nginx_port/"; do
-  kill -0 "$nginx_pid" 2>/dev/null || { cat "$work/nginx/error.log" >&2; exit 1; }
-  sleep 0.05
-done
+start_nginx "$nginx_bin" "location / { return 204; }" "log_format wh '\$msec \$http_webhook_id'; access_log $work/nginx/access.log wh buffer=256k flush=100ms;"
 receiver="http://127.0.0.1:$nginx_port/hook"
 
 # --- helpers -------------------------------------------------------------------------------------
-# wrk's output; a run with any non-2xx answer measures errors, not delivery: it stops the benchmark.
-run_wrk() {
-  local out
-  out="$(wrk "$@")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "bench/webhooks.sh: wrk $* got non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  echo "$out"
-}
 wrk_rate() { awk '/Requests\/sec/ {print $2}'; }
 
 cat >"$work/analyze.py" <<'PY'
