@@ -72,15 +72,20 @@ extension TestApp {
     /// The Authorize flow as a browser would go through it: the authorization URL, the provider's
     /// consent (a code for the challenge it was sent), the callback. Answers the callback's page.
     func authorize(_ integration: Integration, provider: OAuthProviderFixture, workspace: Workspace? = nil) async throws -> TestResponse {
+        let query = try await startAuthorization(integration, workspace: workspace).query
+        let code = provider.issueCode(challenge: query["code_challenge"], redirectURI: try #require(query["redirect_uri"]))
+        return try await callback(["code": code, "state": try #require(query["state"])])
+    }
+
+    /// `GET …/authorize?format=json` as the owner: the answer, and the authorization URL's query.
+    func startAuthorization(_ integration: Integration, workspace: Workspace? = nil) async throws -> (answer: TestResponse, query: [String: String]) {
         let start = try await request(
             .get,
             "/v1/integrations/\(integration.id)/authorize?workspace=\((workspace ?? liveWorkspace).id)&format=json",
             token: ownerToken
         )
         #expect(start.status == .ok, "\(start.body)")
-        let query = try Self.query(of: try #require(start["authorization_url"] as? String))
-        let code = provider.issueCode(challenge: query["code_challenge"], redirectURI: try #require(query["redirect_uri"]))
-        return try await callback(["code": code, "state": try #require(query["state"])])
+        return (start, try Self.query(of: try #require(start["authorization_url"] as? String)))
     }
 
     func callback(_ parameters: [String: String]) async throws -> TestResponse {

@@ -115,12 +115,7 @@ struct AuthorizeTests {
         try await TestApp.runWithProviders { app in
             let provider = try await OAuthProviderFixture.start()
             let integration = try await app.insertOAuthIntegration(provider)
-            let start = try await app.request(
-                .get,
-                "/v1/integrations/\(integration.id)/authorize?workspace=\(app.liveWorkspace.id)&format=json",
-                token: app.ownerToken
-            )
-            let query = try TestApp.query(of: try #require(start["authorization_url"] as? String))
+            let query = try await app.startAuthorization(integration).query
             let code = provider.issueCode(challenge: query["code_challenge"], redirectURI: try #require(query["redirect_uri"]))
             let parameters = ["code": code, "state": try #require(query["state"])]
             #expect(try await app.callback(parameters).status == .ok)
@@ -145,13 +140,8 @@ struct AuthorizeTests {
         try await TestApp.runWithProviders { app in
             let provider = try await OAuthProviderFixture.start()
             let integration = try await app.insertOAuthIntegration(provider)
-            let start = try await app.request(
-                .get,
-                "/v1/integrations/\(integration.id)/authorize?workspace=\(app.liveWorkspace.id)&format=json",
-                token: app.ownerToken
-            )
+            let (start, query) = try await app.startAuthorization(integration)
             #expect(start["expires_at"] as? String == RFC3339.format(app.clock.now.addingTimeInterval(600)))
-            let query = try TestApp.query(of: try #require(start["authorization_url"] as? String))
             app.clock.advance(by: 601)
             let late = try await app.callback(["code": "whatever", "state": try #require(query["state"])])
             #expect(late.status == .badRequest && late.body.contains("expired"))
@@ -175,13 +165,7 @@ struct AuthorizeTests {
         try await TestApp.runWithProviders { app in
             let provider = try await OAuthProviderFixture.start()
             let integration = try await app.insertOAuthIntegration(provider)
-            let start = try await app.request(
-                .get,
-                "/v1/integrations/\(integration.id)/authorize?workspace=\(app.liveWorkspace.id)&format=json",
-                token: app.ownerToken
-            )
-            let url = try #require(start["authorization_url"] as? String)
-            let state = try #require(try TestApp.query(of: url)["state"])
+            let state = try #require(try await app.startAuthorization(integration).query["state"])
             let page = try await app.callback(["error": "access_denied", "error_description": "The user said <no>", "state": state])
             #expect(page.status == .badRequest)
             #expect(page.body.contains("Access denied") && page.body.contains("The user said &lt;no&gt;"))
@@ -202,14 +186,7 @@ struct AuthorizeTests {
         try await TestApp.runWithProviders { app in
             let provider = try await OAuthProviderFixture.start()
             let integration = try await app.insertOAuthIntegration(provider)
-            func start() async throws -> [String: String] {
-                let answer = try await app.request(
-                    .get,
-                    "/v1/integrations/\(integration.id)/authorize?workspace=\(app.liveWorkspace.id)&format=json",
-                    token: app.ownerToken
-                )
-                return try TestApp.query(of: try #require(answer["authorization_url"] as? String))
-            }
+            func start() async throws -> [String: String] { try await app.startAuthorization(integration).query }
             let first = try await start()
             let code = provider.issueCode(challenge: first["code_challenge"], redirectURI: try #require(first["redirect_uri"]))
             #expect(try await app.callback(["code": code, "state": try #require(first["state"])]).status == .ok)
@@ -330,16 +307,10 @@ struct AuthorizeTests {
         try await TestApp.runWithProviders { app in
             let provider = try await OAuthProviderFixture.start()
             let integration = try await app.insertOAuthIntegration(provider)
-            let start = try await app.request(
-                .get,
-                "/v1/integrations/\(integration.id)/authorize?workspace=\(app.liveWorkspace.id)&format=json",
-                token: app.ownerToken
-            )
+            let (start, query) = try await app.startAuthorization(integration)
             let id = try #require(start["connection_id"] as? String)
             #expect(try await app.request(.delete, "\(app.connectionsPath)/\(id)", token: app.ownerToken).status == .noContent)
-            let url = try #require(start["authorization_url"] as? String)
-            let state = try #require(try TestApp.query(of: url)["state"])
-            let page = try await app.callback(["code": "c", "state": state])
+            let page = try await app.callback(["code": "c", "state": try #require(query["state"])])
             #expect(page.status == .badRequest && page.body.contains("Unknown state"))
             #expect(try await app.count("connections") == 0)
             await provider.shutdown()
