@@ -72,11 +72,9 @@ enum AppStore {
             arguments.append(.text(status.rawValue))
         }
         if let query, !query.isEmpty {
-            // LIKE's wildcards in the search are matched as themselves.
-            let escaped = query.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                .replacingOccurrences(of: "_", with: "\\_")
-            sql += " AND name_key LIKE ? ESCAPE '\\'"
-            arguments.append(.text("%\(escaped)%"))
+            let match = SQLDialect.contains("name_key", query)
+            sql += match.sql
+            arguments.append(match.argument)
         }
         sql += " ORDER BY id LIMIT ?"
         arguments.append(.int(Int64(limit)))

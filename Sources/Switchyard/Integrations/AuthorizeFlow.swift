@@ -112,13 +112,9 @@ extension ConnectionService {
         let ours = Set(parameters.map(\.0))
         let extra = spec.queryParams?.objectValue ?? [:]
         for key in extra.keys.sorted() where !ours.contains(key) {
-            if let value = extra[key].flatMap(AuthScriptHost.text) { parameters.append((key, value)) }
+            if let value = extra[key].flatMap(ConnectorHost.scalarText) { parameters.append((key, value)) }
         }
-        var base = spec.authorizationUrl ?? ""
-        if let hash = base.firstIndex(of: "#") { base = String(base[..<hash]) }
-        let query = parameters.map { OAuthClient.queryEncode($0.0) + "=" + OAuthClient.queryEncode($0.1) }.joined(separator: "&")
-        let separator = !base.contains("?") ? "?" : base.hasSuffix("?") || base.hasSuffix("&") ? "" : "&"
-        return base + separator + query
+        return URLQuery.appending(parameters, to: spec.authorizationUrl ?? "")
     }
 
     /// RFC 7636 S256: base64url(SHA-256(verifier)), without padding.

@@ -61,8 +61,8 @@ struct ConnectorHost: ScriptHost {
         if signed {
             let attachment = state.attachment
             if !attachment.query.isEmpty {
-                url = Self.appending(attachment.query, to: url)
-                recordedURL = Self.appending(attachment.query.map { ($0.0, RunState.redacted) }, to: recordedURL, encodeValues: false)
+                url = URLQuery.appending(attachment.query, to: url)
+                recordedURL = URLQuery.appending(attachment.query.map { ($0.0, RunState.redacted) }, to: recordedURL, encodeValues: false)
             }
             for (name, value) in attachment.headers {
                 headers.removeAll { $0.0.caseInsensitiveCompare(name) == .orderedSame }
@@ -156,7 +156,7 @@ struct ConnectorHost: ScriptHost {
                     pairs.append((name, text))
                 }
             }
-            url = appending(pairs, to: url)
+            url = URLQuery.appending(pairs, to: url)
         }
         var body: [UInt8] = []
         switch options["body"] ?? .null {
@@ -193,21 +193,6 @@ struct ConnectorHost: ScriptHost {
         if base.hasSuffix("/") { return true }
         guard let next = url.dropFirst(base.count).first else { return true }
         return next == "/" || next == "?" || next == "#"
-    }
-
-    /// `url` with `pairs` added to its query (before any fragment, which is not sent).
-    static func appending(_ pairs: [(String, String)], to url: String, encodeValues: Bool = true) -> String {
-        guard !pairs.isEmpty else { return url }
-        var base = url
-        if let hash = base.firstIndex(of: "#") { base = String(base[..<hash]) }
-        let encoded = pairs.map { name, value in
-            let name = name.addingPercentEncoding(withAllowedCharacters: Redactor.unreserved) ?? name
-            let value = encodeValues ? (value.addingPercentEncoding(withAllowedCharacters: Redactor.unreserved) ?? value) : value
-            return "\(name)=\(value)"
-        }
-        .joined(separator: "&")
-        let separator = !base.contains("?") ? "?" : (base.hasSuffix("?") || base.hasSuffix("&") ? "" : "&")
-        return base + separator + encoded
     }
 
     /// `{status, headers, body}` for the script (the runtime adds `json()`).

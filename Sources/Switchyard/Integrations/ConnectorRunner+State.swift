@@ -126,14 +126,13 @@ struct Redactor: Sendable {
     private(set) var fragments: [String] = []
     private(set) var whole: Set<String> = []
 
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
     var isEmpty: Bool { whole.isEmpty }
 
     mutating func add(_ secret: String) {
         guard !secret.isEmpty, whole.insert(secret).inserted, secret.count >= 4 else { return }
         var forms = [secret]
-        if let encoded = secret.addingPercentEncoding(withAllowedCharacters: Self.unreserved), encoded != secret { forms.append(encoded) }
+        let encoded = URLQuery.encode(secret)
+        if encoded != secret { forms.append(encoded) }
         let escaped = String(JSONValue.string(secret).jsonText.dropFirst().dropLast())
         if escaped != secret { forms.append(escaped) }
         for form in forms where !fragments.contains(form) { fragments.append(form) }

@@ -72,10 +72,9 @@ enum IntegrationStore {
         var sql = "SELECT * FROM integrations WHERE id > ?"
         var arguments: [SQLValue] = [.text(after ?? "")]
         if let query, !query.isEmpty {
-            let escaped = query.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                .replacingOccurrences(of: "_", with: "\\_")
-            sql += " AND name_key LIKE ? ESCAPE '\\'"
-            arguments.append(.text("%\(escaped)%"))
+            let match = SQLDialect.contains("name_key", query)
+            sql += match.sql
+            arguments.append(match.argument)
         }
         sql += " ORDER BY id LIMIT ?"
         arguments.append(.int(Int64(limit)))

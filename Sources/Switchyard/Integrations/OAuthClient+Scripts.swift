@@ -8,46 +8,19 @@ struct AuthScriptHost: ScriptHost {
     let outbound: OutboundHTTP
     var timeout: TimeInterval = 10
     static let maximumResponseBytes = 1 << 20
-    static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
+    /// The options are read, and the answer shaped, as for a connector (ConnectorHost).
     func call(_ function: String, _ argument: JSONValue) async throws(ScriptHostError) -> JSONValue {
-        guard function == "http.request" else { throw ScriptHostError("unknown host function \(function)") }
-        guard case .object(let options) = argument else {
-            throw ScriptHostError("http.request takes an object {method, url, headers, query, body}")
-        }
-        let method = (options["method"]?.stringValue ?? "GET").uppercased()
-        guard Self.methods.contains(method) else { throw ScriptHostError("http.request: unsupported method \(method)") }
-        guard case .string(var url)? = options["url"], !url.isEmpty else { throw ScriptHostError("http.request: `url` is required") }
-        if case .object(let query)? = options["query"], !query.isEmpty {
-            let pairs = try query.keys.sorted().map { key throws(ScriptHostError) -> String in
-                guard let value = query[key].flatMap(Self.text) else { throw ScriptHostError("http.request: query `\(key)` must be a string") }
-                return OAuthClient.queryEncode(key) + "=" + OAuthClient.queryEncode(value)
-            }
-            url += (url.contains("?") ? "&" : "?") + pairs.joined(separator: "&")
-        }
-        var headers: [(String, String)] = []
-        if case .object(let given)? = options["headers"] {
-            for key in given.keys.sorted() {
-                guard let value = given[key].flatMap(Self.text) else { throw ScriptHostError("http.request: header `\(key)` must be a string") }
-                headers.append((key, value))
-            }
-        }
-        var body: [UInt8] = []
-        switch options["body"] {
-        case nil, .null: break
-        case .string(let text): body = Array(text.utf8)
-        case let value?:
-            body = Array(value.jsonText.utf8)
-            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("content-type", "application/json")) }
-        }
+        guard function == "http.request" else { throw ScriptHostError("The host has no function \(function).") }
+        let prepared = try ConnectorHost.prepare(argument)
         let response: OutboundResponse
         do {
             response = try await outbound.send(
                 OutboundRequest(
-                    method: HTTPMethod(rawValue: method),
-                    url: url,
-                    headers: headers,
-                    body: body,
+                    method: prepared.method,
+                    url: prepared.url,
+                    headers: prepared.headers,
+                    body: prepared.body,
                     timeout: timeout,
                     maximumResponseBytes: Self.maximumResponseBytes
                 )
@@ -55,22 +28,7 @@ struct AuthScriptHost: ScriptHost {
         } catch {
             throw ScriptHostError(error.description)
         }
-        var answerHeaders: [String: JSONValue] = [:]
-        for (name, value) in response.headers { answerHeaders[name.lowercased()] = .string(value) }
-        return .object([
-            "status": .int(Int64(response.status)), "headers": .object(answerHeaders),
-            "body": .string(String(decoding: response.body, as: UTF8.self)),
-        ])
-    }
-
-    static func text(_ value: JSONValue) -> String? {
-        switch value {
-        case .string(let text): return text
-        case .int(let number): return String(number)
-        case .double(let number): return String(number)
-        case .bool(let flag): return flag ? "true" : "false"
-        default: return nil
-        }
+        return ConnectorHost.answer(response)
     }
 }
 

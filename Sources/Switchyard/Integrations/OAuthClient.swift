@@ -67,7 +67,7 @@ struct OAuthClient: Sendable {
         switch (client.method, client.clientSecret) {
         case (.clientSecretBasic, let secret?):
             // RFC 6749 §2.3.1: each part form-encoded before Basic joins them.
-            let pair = Self.formEncode(client.clientID) + ":" + Self.formEncode(secret)
+            let pair = URLQuery.formEncode(client.clientID) + ":" + URLQuery.formEncode(secret)
             headers.append(("authorization", "Basic " + Base64.encodeToString(bytes: Array(pair.utf8))))
         case (.clientSecretPost, let secret?):
             form += [("client_id", client.clientID), ("client_secret", secret)]
@@ -75,7 +75,7 @@ struct OAuthClient: Sendable {
             // A public client (PKCE without a secret) names itself in the body.
             form.append(("client_id", client.clientID))
         }
-        let body = form.map { Self.formEncode($0.0) + "=" + Self.formEncode($0.1) }.joined(separator: "&")
+        let body = URLQuery.form(form)
         let response: OutboundResponse
         do {
             response = try await outbound.send(
@@ -138,34 +138,5 @@ struct OAuthClient: Sendable {
     static func oneLine(_ text: String, maximum: Int) -> String {
         let words = text.split(whereSeparator: { $0.isWhitespace || $0.isNewline }).joined(separator: " ")
         return words.count > maximum ? String(words.prefix(maximum)) + "…" : words
-    }
-
-    /// `application/x-www-form-urlencoded` (WHATWG): unreserved characters kept, spaces as `+`.
-    static func formEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "*"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: " "): out += "+"
-            default: out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
-    }
-
-    /// For query strings (RFC 3986): unreserved characters kept, everything else percent-encoded.
-    static func queryEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default: out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 }

@@ -135,6 +135,14 @@ public enum SQLDialect: String, Sendable {
     /// the last event it saw never skips one. SQLite's single writer commits in id order.
     public var eventPosition: String { self == .postgres ? "pg_current_xact_id()::text::bigint" : "0" }
 
+    /// ` AND column LIKE ? ESCAPE '\'` and its argument: the rows whose `column` (kept lowercased)
+    /// contains `search` in any case, LIKE's wildcards in the search matched as themselves.
+    public static func contains(_ column: String, _ search: String) -> (sql: String, argument: SQLValue) {
+        let escaped = search.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        return (" AND \(column) LIKE ? ESCAPE '\\'", .text("%\(escaped)%"))
+    }
+
     public var visibleEvents: String {
         self == .postgres ? " AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint" : ""
     }

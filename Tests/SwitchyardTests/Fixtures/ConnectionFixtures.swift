@@ -89,7 +89,7 @@ extension TestApp {
     }
 
     func callback(_ parameters: [String: String]) async throws -> TestResponse {
-        let query = parameters.keys.sorted().map { "\($0)=\(OAuthClient.queryEncode(parameters[$0] ?? ""))" }.joined(separator: "&")
+        let query = parameters.keys.sorted().map { "\($0)=\(URLQuery.encode(parameters[$0] ?? ""))" }.joined(separator: "&")
         return try await request(.get, "/integrations/callback?\(query)")
     }
 
