@@ -77,6 +77,25 @@ import Testing
         }
     }
 
+    /// JavaScriptCore's stop inside a microtask (a loop after an await) once left its VM broken
+    /// (reported as NeverSettled, and the next run aborted the worker): the run is the time
+    /// limit's, and the worker that ran it is replaced before the next run.
+    @Test(arguments: [
+        "export function run() { while (true) {} }",
+        "export async function run(input, ctx) { await null; while (true) {} }",
+        "export async function run(input, ctx) { await ctx.sleep(1); while (true) {} }",
+    ])
+    func theWorkerAfterAStoppedLoopIsFresh(source: String) async throws {
+        try await ScriptTesting.withPool(workers: 1) { pool in
+            let stopped = await pool.run(ScriptTesting.request(source, timeLimit: 0.5), host: EchoHost())
+            #expect(stopped.status == .timedOut, "\(stopped.described)")
+            for n in 0..<3 {
+                let after = await pool.run(ScriptTesting.request(Self.quick, input: .object(["n": .int(Int64(n))])), host: EchoHost())
+                #expect(after.result == .int(Int64(n)), "\(after.described)")
+            }
+        }
+    }
+
     @Test func theServersLimitCapsTheRequests() async throws {
         try await ScriptTesting.withPool(workers: 1, timeLimit: 0.5) { pool in
             let outcome = await pool.run(
