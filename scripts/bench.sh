@@ -35,3 +35,8 @@ fi
 if [ -f bench/oauth.sh ]; then
   bash bench/oauth.sh
 fi
+
+# Connector runs per second through the API (POST /v1/integrations/{id}/test, history included).
+if [ -f bench/connectors.sh ]; then
+  bash bench/connectors.sh
+fi

@@ -5,9 +5,10 @@ set -euo pipefail
 # nginx: the receiver of bench/webhooks.sh, started there with a config of its own.
 apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps nginx)
 # standardwebhooks: the e2e receivers verify every webhook delivery with it.
-# authlib: the OAuth 2.0 client of e2e/test_oauth.py (bench/oauth.sh installs its Flask baseline itself).
-pip_packages=(aiosmtpd schemathesis pytest requests cryptography standardwebhooks authlib)
-python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography, standardwebhooks, authlib"
+# authlib: the OAuth 2.0 client of e2e/test_oauth.py, and with Flask the OAuth 2.0 provider of
+# e2e/oauth_provider.py that integrations authorize against (bench/oauth.sh uses Flask too).
+pip_packages=(aiosmtpd schemathesis pytest requests cryptography standardwebhooks authlib flask)
+python_imports="aiosmtpd, schemathesis, pytest, requests, cryptography, standardwebhooks, authlib, flask"
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -9,7 +9,7 @@ struct SwitchyardCommand: AsyncParsableCommand {
         commandName: "switchyard",
         abstract: "Switchyard, the self-hosted integration hub.",
         version: SwitchyardVersion.current,
-        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, ScriptWorkerCommand.self],
+        subcommands: [Serve.self, Migrate.self, Users.self, Tokens.self, Integrations.self, ScriptWorkerCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -30,8 +30,14 @@ public struct AppServices: Sendable {
     /// Apps' rate limits and the batched `app.request` entries (Apps/AppCallMiddleware.swift).
     public let appRateLimiter: AppRateLimiter
     public let activityBatcher: ActivityBatcher
+    /// Seals secrets at rest under the installation's key.
+    public let sealer: Sealer
+    /// Integrations' connections to workspaces, their credentials and tokens (issue 15).
+    public let connections: ConnectionService
     /// User JavaScript (connectors, custom auth, transformations): the pool of script workers.
     public let scripts: any ScriptRunner
+    /// Integrations, their connectors, test runs and connector runs (issue 15, helper "integrations").
+    public let integrations: IntegrationService
 
     public init(configuration: AppConfiguration, database: Database, clock: any WallClock = SystemClock(), logger: Logger) {
         self.configuration = configuration
@@ -96,7 +102,16 @@ public struct AppServices: Sendable {
             events: events
         )
         var rng = SystemRandomNumberGenerator()
-        let sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        sealer = Sealer(secretKey: configuration.secretKeyBytes ?? (0..<32).map { _ in rng.next() as UInt8 })
+        scripts = ScriptPool(
+            settings: ScriptPoolSettings(
+                workers: configuration.scriptWorkers,
+                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
+                timeLimit: configuration.scriptTimeLimit,
+                memoryLimitMB: configuration.scriptMemoryLimitMB
+            ),
+            logger: logger
+        )
         outbound = OutboundHTTP(guard: TargetGuard(allowedNetworks: configuration.webhooks.allowedTargetNetworks))
         let sender = DeliverySender(
             database: database,
@@ -106,6 +121,7 @@ public struct AppServices: Sendable {
             activity: activity,
             mail: mail,
             users: users,
+            transformations: WebhookTransformation(scripts: scripts),
             publicURL: configuration.publicURL,
             logger: logger
         )
@@ -118,6 +134,7 @@ public struct AppServices: Sendable {
             activity: activity,
             sealer: sealer,
             outbound: outbound,
+            scripts: scripts,
             sender: sender,
             targets: targets,
             wake: appended,
@@ -144,15 +161,6 @@ public struct AppServices: Sendable {
             webhooks: webhooks,
             publicURL: configuration.publicURL
         )
-        scripts = ScriptPool(
-            settings: ScriptPoolSettings(
-                workers: configuration.scriptWorkers,
-                executable: configuration.scriptWorkerExecutable ?? "/proc/self/exe",
-                timeLimit: configuration.scriptTimeLimit,
-                memoryLimitMB: configuration.scriptMemoryLimitMB
-            ),
-            logger: logger
-        )
         oauth = OAuthService(database: database, clock: clock, activity: activity, publicURL: configuration.publicURL)
         // Developer portal (issue 14, helper "portal").
         portal = PortalService(
@@ -162,6 +170,32 @@ public struct AppServices: Sendable {
             activity: activity,
             users: users,
             publicURL: configuration.publicURL
+        )
+        connections = ConnectionService(
+            database: database,
+            clock: clock,
+            sealer: sealer,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            mail: mail,
+            outbound: outbound,
+            scripts: scripts,
+            publicURL: configuration.publicURL,
+            logger: logger
+        )
+        var runnerSettings = ConnectorRunner.Settings()
+        runnerSettings.timeLimit = configuration.scriptTimeLimit
+        integrations = IntegrationService(
+            database: database,
+            clock: clock,
+            authenticator: authenticator,
+            workspaces: workspaces,
+            activity: activity,
+            sealer: sealer,
+            outbound: outbound,
+            scripts: scripts,
+            runner: ConnectorRunner(scripts: scripts, outbound: outbound, connections: connections, clock: clock, settings: runnerSettings)
         )
     }
 

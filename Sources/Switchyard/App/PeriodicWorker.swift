@@ -83,7 +83,7 @@ extension AppServices {
     }
 
     /// The background services of `serve`: the mail sender, housekeeping, webhook delivery, the
-    /// return of apps' unused rate-limit shares and the batched activity entries. The HTTP server
+    /// token refresher, the return of apps' unused rate-limit shares and the batched activity entries. The HTTP server
     /// comes after them and so stops first on graceful shutdown: the last calls' entries and shares
     /// are flushed after the last answer.
     public func workerServices(logger: Logger) -> [any Service] {
@@ -91,6 +91,7 @@ extension AppServices {
             WorkerService(mailSender, database: database, clock: clock, pollInterval: configuration.mailPollInterval, logger: logger),
             WorkerService(housekeeping(logger: logger), database: database, clock: clock, pollInterval: Self.periodicPollInterval, logger: logger),
             deliveryWorker,
+            WorkerService(connections.refresher, database: database, clock: clock, pollInterval: TokenRefresher.pollInterval, logger: logger),
             appRateLimiter,
             activityBatcher,
         ]

@@ -54,6 +54,20 @@ public func buildRouter(_ services: AppServices) -> Router<AppRequestContext> {
     api.addRoutes(webhooks.routes, atPath: "workspaces/:workspace_id/webhooks")
     api.addRoutes(EventTypeRoutes(catalog: services.eventTypes).routes, atPath: "workspaces/:workspace_id/event-types")
     api.addRoutes(AppRoutes(authenticator: authenticator, apps: services.apps, activity: services.activity, maximumBodySize: bodyLimit).routes)
+    // Integrations, connectors, test runs and connector runs (issue 15, helper "integrations").
+    // Before IntegrationRoutes: `{id}.yaml` must win over `:integration_id` for the same segment.
+    api.addRoutes(IntegrationDocumentRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
+    api.addRoutes(IntegrationRoutes(authenticator: authenticator, integrations: services.integrations, maximumBodySize: bodyLimit).routes)
+    api.addRoutes(RunRoutes(integrations: services.integrations, maximumBodySize: bodyLimit).routes)
+    // Integrations' connections and the Authorize flow (issue 15, helper "connections"); the
+    // provider sends the browser back to the callback at the root, authenticated by its state.
+    let authorize = AuthorizeRoutes(connections: services.connections)
+    api.addRoutes(authorize.routes)
+    api.addRoutes(
+        ConnectionRoutes(connections: services.connections, maximumBodySize: bodyLimit).routes,
+        atPath: "workspaces/:workspace_id/connections"
+    )
+    router.addRoutes(authorize.callback)
 
     // Developer portal (issue 14, helper "portal"): its own cookie and authentication, at the root.
     let portal = PortalRoutes(portal: services.portal, maximumBodySize: bodyLimit, secureCookies: configuration.publicURL.hasPrefix("https:"))

@@ -151,6 +151,25 @@ public struct UserService: Sendable {
         return try await database.read { tx in try UserStore.userWithPassword(tx, email: email)?.0 }
     }
 
+    /// Who a command-line change is recorded as: the user with `email`, or the first owner. Only
+    /// an active owner, admin or integration admin will do.
+    public func commandLineActor(email: String?) async throws -> User {
+        var found: User?
+        if let email {
+            found = try await user(email: email)
+        } else if let first = try await database.read({ tx in try UserStore.emails(tx, roles: [.owner]).first }) {
+            found = try await user(email: first)
+        }
+        guard let user = found else {
+            throw APIError.notFound(detail: email.map { "No user has the email \($0)." } ?? "The installation has no owner yet.")
+        }
+        guard user.status != .deactivated else { throw APIError.forbidden("\(user.email) is deactivated.") }
+        guard Role.integrationManagers.contains(user.role) else {
+            throw APIError.forbidden("\(user.email) is a \(user.role.rawValue); an owner, admin or integration admin is needed.")
+        }
+        return user
+    }
+
     /// The addresses of the installation's owners and admins, in the caller's transaction: who is
     /// told when something breaks (a webhook endpoint disabled).
     public func managerEmails(_ tx: SQLTx) throws -> [String] {

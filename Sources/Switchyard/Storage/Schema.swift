@@ -278,5 +278,66 @@ public enum Schema {
                 """,
             ]
         ),
+        Migration(
+            12,
+            "integrations",
+            [
+                // `configuration` and `auth` are JSON without secrets; the secret configuration and the
+                // auth spec's client secret are sealed JSON objects (App/Sealer.swift), never shown.
+                """
+                CREATE TABLE integrations (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key TEXT NOT NULL, description TEXT NOT NULL,
+                    configuration TEXT NOT NULL, secret_configuration {blob}, secret_configuration_keys TEXT NOT NULL,
+                    auth_type TEXT NOT NULL, auth TEXT NOT NULL, auth_secrets {blob},
+                    created_by_type TEXT, created_by_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX integrations_name_key ON integrations (name_key)",
+                // `inputs` and `outputs` are JSON arrays of parameters; `position` keeps the order given.
+                """
+                CREATE TABLE connectors (
+                    integration_id TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+                    inputs TEXT NOT NULL, outputs TEXT NOT NULL, code TEXT NOT NULL, position BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (integration_id, key))
+                """,
+                // One per integration and workspace. `secrets` is the sealed JSON of the credentials
+                // (API key, basic, custom) or the tokens (OAuth 2.0); `refresh_lease_*` is the lock that
+                // lets one process at a time refresh, across processes.
+                """
+                CREATE TABLE connections (
+                    id TEXT PRIMARY KEY, integration_id TEXT NOT NULL, workspace_id TEXT NOT NULL, status TEXT NOT NULL,
+                    secrets {blob}, scopes TEXT, expires_at BIGINT, last_authorized_at BIGINT, last_refreshed_at BIGINT,
+                    refresh_failures BIGINT NOT NULL DEFAULT 0, refresh_not_before BIGINT,
+                    refresh_lease_until BIGINT, refresh_lease_id TEXT, last_error TEXT, last_error_at BIGINT,
+                    created_by_type TEXT, created_by_id TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+                """,
+                "CREATE UNIQUE INDEX connections_integration_workspace ON connections (integration_id, workspace_id)",
+                "CREATE INDEX connections_workspace ON connections (workspace_id, id)",
+                // The refresher's scan: active connections by when their token expires.
+                "CREATE INDEX connections_expiry ON connections (status, expires_at)",
+                // An Authorize flow under way: the state is kept as SHA-256, works once, for 10 minutes;
+                // the PKCE verifier is sealed.
+                """
+                CREATE TABLE authorize_states (
+                    state_hash TEXT PRIMARY KEY, connection_id TEXT NOT NULL, integration_id TEXT NOT NULL,
+                    workspace_id TEXT NOT NULL, code_verifier {blob}, expires_at BIGINT NOT NULL, used_at BIGINT,
+                    created_by_type TEXT, created_by_id TEXT, created_at BIGINT NOT NULL)
+                """,
+                // Test runs (kind `test`) and connector runs (kind `run`) with what the user inspects:
+                // input, output, logs, HTTP calls (secrets already redacted) and the error, as JSON.
+                """
+                CREATE TABLE script_runs (
+                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, integration_id TEXT NOT NULL, connection_id TEXT,
+                    workspace_id TEXT, target TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL, output TEXT,
+                    logs TEXT NOT NULL, auth_logs TEXT NOT NULL, http_calls TEXT NOT NULL, error TEXT,
+                    duration_ms DOUBLE PRECISION NOT NULL, created_by_type TEXT, created_by_id TEXT,
+                    created_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX script_runs_integration ON script_runs (integration_id, kind, id)",
+                "CREATE INDEX script_runs_connection ON script_runs (connection_id, id)",
+                // A webhook endpoint's transformation: JS `transform(webhook)` run before signing.
+                "ALTER TABLE webhook_endpoints ADD COLUMN transformation TEXT",
+            ]
+        ),
     ]
 }

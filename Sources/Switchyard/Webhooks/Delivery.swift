@@ -4,6 +4,8 @@ import Foundation
 public struct Delivery: Sendable {
     public enum Status: String, Sendable, CaseIterable {
         case pending, succeeded, failed
+        /// The endpoint's transformation cancelled it: nothing was sent, and nothing will be.
+        case cancelled
     }
 
     public var id: String

@@ -19,6 +19,7 @@ struct DeliverySender: Sendable {
     let activity: ActivityService
     let mail: MailService
     let users: UserService
+    let transformations: WebhookTransformation
     let pacer = DeliveryPacer()
     let publicURL: String
     let logger: Logger
@@ -34,14 +35,30 @@ struct DeliverySender: Sendable {
         body(type: event.type, timestamp: event.occurredAt, data: event.jsonText)
     }
 
-    /// Signs and sends one request; never throws: a failure is an attempt with its error.
+    /// Transforms (when the endpoint has a transformation), signs and sends one request; never
+    /// throws: a failure is an attempt with its error. `cancelled`: the transformation cancelled
+    /// it and nothing was sent.
     func attempt(
         target: DeliveryTarget,
         messageID: String,
-        body: [UInt8],
+        body original: [UInt8],
         number: Int,
         deliveryID: String?
-    ) async -> (DeliveryAttempt, retryAfter: TimeInterval?) {
+    ) async -> (DeliveryAttempt, retryAfter: TimeInterval?, cancelled: Bool) {
+        var url = target.url
+        var custom = target.headers
+        var body = original
+        var refusal: String?
+        var cancelled = false
+        if let code = target.transformation {
+            switch await transformations.apply(code, url: url, headers: custom, body: body) {
+            case .send(let newURL, let newHeaders, let newBody): (url, custom, body) = (newURL, newHeaders, newBody)
+            case .cancel:
+                cancelled = true
+                refusal = "Cancelled by the endpoint's transformation; nothing was sent."
+            case .failed(let message): refusal = message
+            }
+        }
         let now = clock.now
         let timestamp = Int64(now.timeIntervalSince1970)
         let signature = WebhookSignature.header(id: messageID, timestamp: timestamp, body: body, keys: target.signingKeys(at: now))
@@ -49,7 +66,7 @@ struct DeliverySender: Sendable {
             ("content-type", "application/json"), ("user-agent", Self.userAgent), ("webhook-id", messageID),
             ("webhook-timestamp", String(timestamp)), ("webhook-signature", signature),
         ]
-        headers += target.headers
+        headers += custom
         let logged = headers + target.secretHeaders.map { ($0.0, "[redacted]") }
         headers += target.secretHeaders
         var attempt = DeliveryAttempt(
@@ -57,7 +74,7 @@ struct DeliverySender: Sendable {
             deliveryID: deliveryID,
             endpointID: target.id,
             number: number,
-            url: target.url,
+            url: url,
             requestHeaders: logged,
             requestBody: String(decoding: body, as: UTF8.self),
             responseStatus: nil,
@@ -67,9 +84,14 @@ struct DeliverySender: Sendable {
             error: nil,
             attemptedAt: now
         )
+        if let refusal {
+            attempt.error = refusal
+            Self.attemptOutcome(cancelled ? "cancelled" : "transformation_failed", duration: 0)
+            return (attempt, nil, cancelled)
+        }
         var retryAfter: TimeInterval?
         let request = OutboundRequest(
-            url: target.url,
+            url: url,
             headers: headers,
             body: body,
             timeout: settings.timeout,
@@ -93,7 +115,7 @@ struct DeliverySender: Sendable {
             attempt.durationMilliseconds = error.duration * 1000
             Self.attemptOutcome(Self.outcomeName(error.kind), duration: error.duration)
         }
-        return (attempt, retryAfter)
+        return (attempt, retryAfter, false)
     }
 
     /// Sends a delivery and records the result; answers when it is due again, if it is.
@@ -115,7 +137,7 @@ struct DeliverySender: Sendable {
             }
         }
         let body = Self.body(of: job.event)
-        let (attempt, retryAfter) = await attempt(
+        let (attempt, retryAfter, cancelled) = await attempt(
             target: job.target,
             messageID: job.event.id,
             body: body,
@@ -123,21 +145,21 @@ struct DeliverySender: Sendable {
             deliveryID: job.delivery.id
         )
         do {
-            return try await record(job, attempt, retryAfter: retryAfter)
+            return try await record(job, attempt, retryAfter: retryAfter, cancelled: cancelled)
         } catch {
             logger.warning("webhook delivery \(job.delivery.id): the result could not be recorded; it is sent again when its lease ends: \(error)")
             return nil
         }
     }
 
-    private func record(_ job: DeliveryJob, _ attempt: DeliveryAttempt, retryAfter: TimeInterval?) async throws -> Date? {
+    private func record(_ job: DeliveryJob, _ attempt: DeliveryAttempt, retryAfter: TimeInterval?, cancelled: Bool) async throws -> Date? {
         let now = clock.now
         let settings = settings
         let gone = attempt.responseStatus == 410
         let next =
-            attempt.succeeded || gone
+            attempt.succeeded || gone || cancelled
             ? nil : settings.nextAttempt(afterRound: job.delivery.roundAttempts + 1, retryAfter: retryAfter, now: now)
-        let status: Delivery.Status = attempt.succeeded ? .succeeded : (next == nil ? .failed : .pending)
+        let status: Delivery.Status = cancelled ? .cancelled : attempt.succeeded ? .succeeded : (next == nil ? .failed : .pending)
         let target = job.target
         try await database.write { tx in
             if target.fifo { try EndpointStore.lock(tx, id: target.id) }
@@ -153,7 +175,9 @@ struct DeliverySender: Sendable {
                 )
             else { return }
             try DeliveryStore.insertAttempt(tx, attempt)
-            if attempt.succeeded {
+            if cancelled {
+                // Neither a success nor a failure of the receiver: its streaks stay as they are.
+            } else if attempt.succeeded {
                 try EndpointStore.noteSuccess(tx, id: target.id)
             } else if let streak = try EndpointStore.noteFailure(
                 tx,
@@ -182,6 +206,8 @@ struct DeliverySender: Sendable {
             Timer(label: "switchyard_webhook_delivery_latency_seconds").recordSeconds(max(0, now.timeIntervalSince(job.event.occurredAt)))
         case .failed:
             Counter(label: "switchyard_webhook_deliveries_total", dimensions: [("outcome", "failed")]).increment()
+        case .cancelled:
+            Counter(label: "switchyard_webhook_deliveries_total", dimensions: [("outcome", "cancelled")]).increment()
         case .pending:
             break
         }

@@ -20,6 +20,7 @@ struct DeliveryTarget: Sendable {
     var previousKeyUntil: Date?
     var alertEmails: [String]
     var matcher: CompiledSubscriptions
+    var transformation: String?
 
     func signingKeys(at now: Date) -> [SymmetricKey] {
         guard let previousKey, let until = previousKeyUntil, now < until else { return [key] }
@@ -63,7 +64,8 @@ final class DeliveryTargets: Sendable {
             previousKey: try row.previousSecret.flatMap { WebhookSignature.key(of: try sealer.open($0)) },
             previousKeyUntil: row.previousSecretUntil,
             alertEmails: endpoint.alertEmails,
-            matcher: try SubscriptionList(storedText: endpoint.subscriptions.jsonText).compiled()
+            matcher: try SubscriptionList(storedText: endpoint.subscriptions.jsonText).compiled(),
+            transformation: endpoint.transformation
         )
         cache.withLockedValue { cache in
             if cache.count > 10_000 { cache.removeAll() }

@@ -22,6 +22,8 @@ public struct Endpoint: Sendable {
     public var secretHeaderNames: [String]
     public var rateLimit: Int?
     public var fifo: Bool
+    /// JavaScript `transform(webhook)` run before each delivery is signed (WebhookTransformation.swift).
+    public var transformation: String?
     public var disabledAt: Date?
     public var disabledReason: String?
     public var lastError: String?
@@ -46,6 +48,7 @@ public struct Endpoint: Sendable {
             "secret_headers": .array(secretHeaderNames.map(JSONValue.string)),
             "rate_limit": rateLimit.map { .int(Int64($0)) } ?? .null,
             "ordering": fifo ? .string("fifo") : .null,
+            "transformation": optional(transformation),
             "disabled_at": time(disabledAt),
             "disabled_reason": optional(disabledReason),
             "last_error": optional(lastError),
@@ -61,6 +64,7 @@ public struct Endpoint: Sendable {
 struct EndpointFields: Sendable {
     static let keys: Set<String> = [
         "url", "subscriptions", "name", "description", "status", "alert_emails", "headers", "secret_headers", "rate_limit", "ordering",
+        "transformation",
     ]
 
     var url: String?
@@ -74,6 +78,8 @@ struct EndpointFields: Sendable {
     var secretHeaders: [String: String]?
     var rateLimit: Int??
     var fifo: Bool?
+    /// `.some(nil)`: removed. Compiled by the service (it needs the script runner).
+    var transformation: String??
 
     init(json object: [String: JSONValue]) throws {
         if let value = object["url"] {
@@ -137,6 +143,18 @@ struct EndpointFields: Sendable {
             case .string("fifo"): fifo = true
             default:
                 throw APIError.validation("`ordering` must be \"fifo\" (one delivery at a time, in log order) or null.", field: "ordering")
+            }
+        }
+        if let value = object["transformation"] {
+            switch value {
+            case .null: transformation = .some(nil)
+            case .string(let code) where code.utf8.count <= WebhookTransformation.maximumCodeBytes:
+                transformation = code.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? .some(nil) : .some(code)
+            default:
+                throw APIError.validation(
+                    "`transformation` must be JavaScript exporting `transform(webhook)`, at most 64 KB, or null.",
+                    field: "transformation"
+                )
             }
         }
     }

@@ -17,8 +17,9 @@ enum EndpointStore {
         try tx.execute(
             """
             INSERT INTO webhook_endpoints (id, workspace_id, name, description, url, status, subscriptions, alert_emails, headers,
-                secret_headers, secret_header_names, rate_limit, ordering, secret, created_by_type, created_by_id, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                secret_headers, secret_header_names, rate_limit, ordering, secret, created_by_type, created_by_id, created_at, updated_at,
+                transformation)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 .text(endpoint.id), .text(endpoint.workspaceID), endpoint.name.sqlValue, endpoint.description.sqlValue,
@@ -29,7 +30,7 @@ enum EndpointStore {
                 .text(JSONValue.array(endpoint.secretHeaderNames.map(JSONValue.string)).jsonText),
                 endpoint.rateLimit.sqlValue, endpoint.fifo ? .text("fifo") : .null, .blob(secret),
                 endpoint.createdBy?.type.sqlValue ?? .null, endpoint.createdBy?.id.sqlValue ?? .null,
-                endpoint.createdAt.sqlValue, endpoint.updatedAt.sqlValue,
+                endpoint.createdAt.sqlValue, endpoint.updatedAt.sqlValue, endpoint.transformation.sqlValue,
             ]
         )
     }
@@ -38,7 +39,8 @@ enum EndpointStore {
     static func update(_ tx: SQLTx, _ endpoint: Endpoint, secretHeaders: [UInt8]??, reactivated: Bool) throws {
         var sql = """
             UPDATE webhook_endpoints SET name = ?, description = ?, url = ?, status = ?, subscriptions = ?, alert_emails = ?,
-                headers = ?, secret_header_names = ?, rate_limit = ?, ordering = ?, disabled_at = ?, disabled_reason = ?, updated_at = ?
+                headers = ?, secret_header_names = ?, rate_limit = ?, ordering = ?, disabled_at = ?, disabled_reason = ?, updated_at = ?,
+                transformation = ?
             """
         var arguments: [SQLValue] = [
             endpoint.name.sqlValue, endpoint.description.sqlValue, .text(endpoint.url), .text(endpoint.status.rawValue),
@@ -46,7 +48,7 @@ enum EndpointStore {
             .text(JSONValue.object(endpoint.headers.mapValues(JSONValue.string)).jsonText),
             .text(JSONValue.array(endpoint.secretHeaderNames.map(JSONValue.string)).jsonText),
             endpoint.rateLimit.sqlValue, endpoint.fifo ? .text("fifo") : .null, endpoint.disabledAt.sqlValue,
-            endpoint.disabledReason.sqlValue, endpoint.updatedAt.sqlValue,
+            endpoint.disabledReason.sqlValue, endpoint.updatedAt.sqlValue, endpoint.transformation.sqlValue,
         ]
         if let secretHeaders {
             sql += ", secret_headers = ?"
@@ -201,6 +203,7 @@ enum EndpointStore {
             secretHeaderNames: try strings("secret_header_names"),
             rateLimit: row.optionalInt("rate_limit").map(Int.init),
             fifo: row.optionalString("ordering") == "fifo",
+            transformation: row.optionalString("transformation"),
             disabledAt: row.optionalDate("disabled_at"),
             disabledReason: row.optionalString("disabled_reason"),
             lastError: row.optionalString("last_error"),

@@ -31,6 +31,7 @@ struct WebhookRoutes {
         let workspaceID = try context.parameters.require("workspace_id")
         let webhooks = webhooks
         try await webhooks.checkURL(input.url)
+        if let code = input.fields.transformation ?? nil { try await webhooks.checkTransformation(code) }
         let answer = try await authenticator.createOnce(
             caller,
             key: key,

@@ -9,6 +9,7 @@ public final class WebhookService: Sendable {
     let activity: ActivityService
     let sealer: Sealer
     let outbound: OutboundHTTP
+    let scripts: any ScriptRunner
     let sender: DeliverySender
     let targets: DeliveryTargets
     let wake: EventSignal
@@ -25,6 +26,7 @@ public final class WebhookService: Sendable {
         activity: ActivityService,
         sealer: Sealer,
         outbound: OutboundHTTP,
+        scripts: any ScriptRunner,
         sender: DeliverySender,
         targets: DeliveryTargets,
         wake: EventSignal,
@@ -38,6 +40,7 @@ public final class WebhookService: Sendable {
         self.activity = activity
         self.sealer = sealer
         self.outbound = outbound
+        self.scripts = scripts
         self.sender = sender
         self.targets = targets
         self.wake = wake
@@ -92,6 +95,13 @@ public final class WebhookService: Sendable {
         }
     }
 
+    /// A transformation as creation and updates accept it: code that compiles and exports `transform`.
+    public func checkTransformation(_ code: String) async throws {
+        if let problem = await scripts.check(code, entries: [WebhookTransformation.entry]) {
+            throw APIError.validation("`transformation` does not compile: \(problem).", field: "transformation")
+        }
+    }
+
     /// Who may change webhooks in the workspace: in the caller's transaction.
     func authorizeManage(_ tx: SQLTx, workspaceID: String, by principal: Principal) throws {
         try principal.require(Role.integrationManagers, or: "webhooks:manage", to: "manage webhooks")
@@ -119,6 +129,7 @@ public final class WebhookService: Sendable {
             secretHeaderNames: (fields.secretHeaders ?? [:]).keys.sorted(),
             rateLimit: fields.rateLimit ?? nil,
             fifo: fields.fifo ?? false,
+            transformation: fields.transformation ?? nil,
             disabledAt: nil,
             disabledReason: nil,
             lastError: nil,
@@ -163,6 +174,7 @@ public final class WebhookService: Sendable {
     public func update(caller: Caller, workspaceID: String, id: String, _ input: UpdateEndpointInput) async throws -> Endpoint {
         let fields = input.fields
         if let url = fields.url { try await checkURL(url) }
+        if let code = fields.transformation ?? nil { try await checkTransformation(code) }
         let now = clock.now
         let sealed = try fields.secretHeaders.map { try sealedHeaders($0) }
         let endpoint = try await authenticator.write(caller) { [self] tx, principal in
@@ -183,6 +195,7 @@ public final class WebhookService: Sendable {
             set(\.alertEmails, fields.alertEmails, "alert_emails")
             set(\.headers, fields.headers, "headers")
             set(\.rateLimit, fields.rateLimit, "rate_limit")
+            set(\.transformation, fields.transformation, "transformation")
             let wasFIFO = endpoint.fifo
             set(\.fifo, fields.fifo, "ordering")
             // No longer one at a time: what waited for its turn is due now.

@@ -53,12 +53,14 @@ struct TestApp: Sendable {
         _ uri: String,
         token: String? = nil,
         json: String? = nil,
-        headers: HTTPFields = [:]
+        headers: HTTPFields = [:],
+        body: String? = nil
     ) async throws -> TestResponse {
         var fields = headers
         if let token { fields[.authorization] = "Bearer \(token)" }
         if json != nil { fields[.contentType] = "application/json" }
-        let response = try await client.execute(uri: uri, method: method, headers: fields, body: json.map { ByteBuffer(string: $0) })
+        // `body`: sent as given, with the content type `headers` name (a YAML document, a form).
+        let response = try await client.execute(uri: uri, method: method, headers: fields, body: (json ?? body).map { ByteBuffer(string: $0) })
         return TestResponse(status: response.status, headers: response.headers, body: String(buffer: response.body))
     }
 
