@@ -71,6 +71,10 @@ public final class ScriptEngine {
 
     public var isRunning: Bool { current != nil }
 
+    /// JavaScriptCore stopped a run at its time limit. Its VM is not to be trusted after that (a
+    /// termination inside a microtask can leave it broken): the worker reports the run, then exits.
+    public private(set) var wasTerminated = false
+
     /// Makes the next run's context now, so the run does not wait for it.
     public func prepare() {
         if spare == nil { spare = PreparedContext(engine: self) }
@@ -118,6 +122,7 @@ public final class ScriptEngine {
         var exception: JSValueRef?
         limitTime(run)
         _ = evaluate(context, script, url: ScriptPrelude.userURL, exception: &exception)
+        if wasTerminated { return fail(run, Self.timeLimitJSON) }
         if let exception {
             if isTermination(exception, run) { return fail(run, Self.timeLimitJSON) }
             if stringProperty(context, exception, "name") == "SyntaxError", stack(context, exception) == nil {
@@ -207,7 +212,9 @@ public final class ScriptEngine {
 
     /// After every entry into JavaScript: ends the run when nothing can settle it any more.
     private func settled(_ run: Run, _ exception: JSValueRef?) {
-        if !run.finished {
+        if wasTerminated {
+            finish(run, succeeded: false, json: Self.timeLimitJSON)
+        } else if !run.finished {
             if let exception {
                 finish(run, succeeded: false, json: isTermination(exception, run) ? Self.timeLimitJSON : describe(run, exception))
             } else if run.pending.isEmpty {
@@ -258,7 +265,8 @@ public final class ScriptEngine {
     /// Synchronous JavaScript stops at the run's deadline (awaits are the server's to stop).
     private func limitTime(_ run: Run) {
         let remaining = Double(Int64(run.deadline) - Int64(monotonicNanoseconds())) / 1e9
-        JSContextGroupSetExecutionTimeLimit(group, max(0.001, remaining), { _, _ in true }, nil)
+        let engine = Unmanaged.passUnretained(self).toOpaque()
+        JSContextGroupSetExecutionTimeLimit(group, max(0.001, remaining), terminate, engine)
     }
 
     // MARK: - Host functions
@@ -310,13 +318,27 @@ public final class ScriptEngine {
 
     func finished(_ context: JSContextRef?, _ arguments: [JSValueRef?]) {
         guard arguments.count >= 2, let run = current, JSContextGetGlobalContext(context) == run.prepared.context else { return }
-        finish(run, succeeded: JSValueToBoolean(context, arguments[0]), json: swiftString(context, arguments[1]))
+        let succeeded = JSValueToBoolean(context, arguments[0])
+        // JavaScriptCore's termination at the time limit can reach an async function's promise
+        // as a rejection: a failure past the deadline is the time limit's.
+        if wasTerminated || (!succeeded && monotonicNanoseconds() >= run.deadline) {
+            return finish(run, succeeded: false, json: Self.timeLimitJSON)
+        }
+        finish(run, succeeded: succeeded, json: swiftString(context, arguments[1]))
     }
+
+    fileprivate func terminating() { wasTerminated = true }
 
     static func owner(of context: JSContextRef?) -> ScriptEngine? {
         guard let global = JSContextGetGlobalObject(context), let pointer = JSObjectGetPrivate(global) else { return nil }
         return Unmanaged<ScriptEngine>.fromOpaque(pointer).takeUnretainedValue()
     }
+}
+
+/// JavaScriptCore's question at the time limit: stop, and remember that it did.
+private let terminate: JSShouldTerminateCallback = { _, engine in
+    if let engine { Unmanaged<ScriptEngine>.fromOpaque(engine).takeUnretainedValue().terminating() }
+    return true
 }
 
 private final class Run {

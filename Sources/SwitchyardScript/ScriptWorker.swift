@@ -9,6 +9,9 @@ import Glibc
 /// calls, and while idle it prepares the next run's context. The server kills it at a run's time
 /// or memory limit; it exits by itself when stdin closes or its parent dies.
 public enum ScriptWorker {
+    /// The exit status after JavaScriptCore stopped a run at its time limit (reported first).
+    public static let stoppedAtTimeLimit: Int32 = 75
+
     /// Serves until stdin ends; the exit status.
     public static func serve(memoryLimitMB: Int) -> Int32 {
         _ = switchyard_die_with_parent()
@@ -63,6 +66,7 @@ private final class WorkerLoop: ScriptEngineDelegate {
             } catch {
                 return 3
             }
+            if engine.wasTerminated { return ScriptWorker.stoppedAtTimeLimit }
             if !engine.isRunning { idle() }
         }
         return 0

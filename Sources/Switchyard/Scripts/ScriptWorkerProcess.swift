@@ -55,6 +55,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
     private var peakResident = 0
     private var closed = false
     private var dead = false
+    private var retiring = false
     /// Counted by the pool (set on the loop when the pool takes it): only then does its death concern the pool.
     var registered = false
     var isDead: Bool { dead }
@@ -195,7 +196,14 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         case ScriptFrame.done:
             guard let run = current, let succeeded = payload.readInteger(as: UInt8.self) else { return }
             let text = payload.readString(length: payload.readableBytes) ?? ""
-            complete(run, ScriptWorkerFrames.outcome(run, succeeded: succeeded == 1, json: text))
+            let outcome = ScriptWorkerFrames.outcome(run, succeeded: succeeded == 1, json: text)
+            // JavaScriptCore stopped the run at its limit: the worker exits (its VM is not to be
+            // trusted after that), so it takes no other run.
+            if outcome.status == .timedOut {
+                retiring = true
+                kill(.timeLimit)
+            }
+            complete(run, outcome)
         default:
             kill(.protocolError)
         }
@@ -232,7 +240,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         run.timer?.cancel()
         run.watchdog?.cancel()
         for call in run.calls { call.cancel() }
-        if !dead { pool?.release(self) }
+        if !dead, !retiring { pool?.release(self) }
         run.continuation.resume(returning: outcome)
     }
 
@@ -247,6 +255,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
         case .memory: reason = "memory limit"
         case .protocolError: reason = "protocol error"
         case .shutdown: reason = "shutdown"
+        case nil where signal == 0 && (status >> 8) & 0xFF == ScriptWorker.stoppedAtTimeLimit: reason = "time limit"
         case nil: reason = signal == 0 ? "exit status \((status >> 8) & 0xFF)" : "signal \(signal)"
         }
         // The pool first, so whoever reads the outcome sees the replacement under way.

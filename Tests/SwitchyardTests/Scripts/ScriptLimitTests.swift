@@ -77,6 +77,50 @@ import Testing
         }
     }
 
+    /// JavaScriptCore's stop inside a microtask (a loop after an await) once left its VM broken
+    /// (reported as NeverSettled, and the next run aborted the worker): the run is the time
+    /// limit's, and the worker that ran it is replaced before the next run.
+    @Test(arguments: [
+        "export function run() { while (true) {} }",
+        "export async function run(input, ctx) { await null; while (true) {} }",
+        "export async function run(input, ctx) { await ctx.sleep(1); while (true) {} }",
+    ])
+    func theWorkerAfterAStoppedLoopIsFresh(source: String) async throws {
+        try await ScriptTesting.withPool(workers: 1) { pool in
+            let stopped = await pool.run(ScriptTesting.request(source, timeLimit: 0.5), host: EchoHost())
+            #expect(stopped.status == .timedOut, "\(stopped.described)")
+            for n in 0..<3 {
+                let after = await pool.run(ScriptTesting.request(Self.quick, input: .object(["n": .int(Int64(n))])), host: EchoHost())
+                #expect(after.result == .int(Int64(n)), "\(after.described)")
+            }
+        }
+    }
+
+    /// Scripts that turn the language against the runtime fail (or succeed) alone: the next run
+    /// on the same worker gets a fresh context and the right answer.
+    @Test func hostileScriptsSpoilOnlyTheirOwnRun() async throws {
+        let hostile = [
+            "export function run() { function f() { return f() + 1 } return f() }",
+            "export function run() { return new Array(2 ** 32 - 1).fill(0).length }",
+            "export function run() { return 'x'.repeat(2 ** 31) }",
+            "export function run() { Promise.prototype.then = function () {}; return 1 }",
+            "export async function run() { JSON.stringify = () => '{}'; Object.prototype.toJSON = () => { throw new Error('no') }; return { a: 1 } }",
+            "export function run() { Object.defineProperty(globalThis, 'console', { value: null }); return Symbol('s') }",
+            "export function run() { throw { toString() { throw new Error('nested') } } }",
+            "export function run() { const p = new Proxy({}, { get() { throw new Error('trap') } }); return p }",
+            "export async function run(input, ctx) { ctx.http = null; Error.prototype.name = 1; throw new Error('x') }",
+            "export function run() { return eval('1 +') }",
+        ]
+        try await ScriptTesting.withPool(workers: 1) { pool in
+            for (n, source) in hostile.enumerated() {
+                let outcome = await pool.run(ScriptTesting.request(source, timeLimit: 5), host: EchoHost())
+                #expect(outcome.status != .crashed, "\(source): \(outcome.described)")
+                let after = await pool.run(ScriptTesting.request(Self.quick, input: .object(["n": .int(Int64(n))])), host: EchoHost())
+                #expect(after.result == .int(Int64(n)), "after \(source): \(after.described)")
+            }
+        }
+    }
+
     @Test func theServersLimitCapsTheRequests() async throws {
         try await ScriptTesting.withPool(workers: 1, timeLimit: 0.5) { pool in
             let outcome = await pool.run(
