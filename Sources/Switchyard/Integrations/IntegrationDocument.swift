@@ -76,16 +76,9 @@ enum IntegrationDocument {
         return mapping(pairs)
     }
 
+    /// The spec as the API shows it (snake_case members, `query_params` keys as written).
     private static func authJSON(_ auth: AuthSpec) throws -> JSONValue {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        var spec = try JSONValue.parse(utf8: Array(try encoder.encode(auth)))
-        // `query_params` keeps the keys as written (the strategy above would rewrite them).
-        if case .object(var members) = spec, let params = auth.queryParams {
-            members["query_params"] = params
-            spec = .object(members)
-        }
-        return spec
+        try JSONValue.parse(text: try JSONCoding.encodeText(auth))
     }
 
     static func node(_ value: JSONValue) -> Node {
