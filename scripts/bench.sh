@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-swift build -c release
+# The two products the benchmarks run, not the whole package: the fuzz checks' `@testable import`
+# does not build in release.
+swift build -c release --product switchyard
+swift build -c release --product switchyard-bench
 
 export PG_STATE="${TMPDIR:-/tmp}/switchyard-pg-bench.$$.state"
 trap 'bash scripts/pg.sh stop' EXIT
