@@ -62,3 +62,31 @@ NGINX
   nginx_pid=$!
   wait_for "http://127.0.0.1:$nginx_port/" "$nginx_pid" "$work/nginx/error.log"
 }
+
+# A database of its own on the benchmarks' PostgreSQL ($SWITCHYARD_BENCH_POSTGRES_URL, which
+# scripts/bench.sh sets to a durable cluster), or on a durable throwaway cluster started here;
+# prints its URL, or nothing when PostgreSQL cannot start. The caller's cleanup runs
+# `drop_postgres_database`. Sets pg_database, pg_admin_url and own_pg.
+postgres_database() { # name
+  local base="${SWITCHYARD_BENCH_POSTGRES_URL:-}"
+  if [ -z "$base" ]; then
+    own_pg="$work/pg.state"
+    if PG_DURABLE=1 PG_STATE="$own_pg" bash "$repo/scripts/pg.sh" start >/dev/null; then
+      base="$(PG_STATE="$own_pg" bash "$repo/scripts/pg.sh" url)"
+    else
+      echo "$bench: PostgreSQL did not start; skipping the PostgreSQL run" >&2
+      return 0
+    fi
+  fi
+  pg_database="$1"
+  pg_admin_url="${base%/*}/postgres"
+  psql -X -q -d "$pg_admin_url" -c "CREATE DATABASE $pg_database" >/dev/null
+  echo "${base%/*}/$pg_database"
+}
+
+drop_postgres_database() {
+  if [ -n "${pg_database:-}" ]; then
+    psql -X -q -d "$pg_admin_url" -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if [ -n "${own_pg:-}" ]; then PG_STATE="$own_pg" bash "$repo/scripts/pg.sh" stop; fi
+}

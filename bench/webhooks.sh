@@ -33,10 +33,7 @@ sy_pid="" nginx_pid="" own_pg="" pg_database="" pg_admin_url=""
 cleanup() {
   [ -n "$sy_pid" ] && { kill "$sy_pid" 2>/dev/null; wait "$sy_pid" 2>/dev/null || true; }
   [ -n "$nginx_pid" ] && { kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null || true; }
-  if [ -n "$pg_database" ]; then
-    psql -X -q -d "$pg_admin_url" -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
-  [ -n "$own_pg" ] && PG_STATE="$own_pg" bash "$repo/scripts/pg.sh" stop
+  drop_postgres_database
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -212,19 +209,8 @@ status=0
 bench_engine SQLite "sqlite://$work/SQLite.sqlite"
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
-pg_url="${SWITCHYARD_BENCH_POSTGRES_URL:-}"
-if [ -z "$pg_url" ]; then
-  own_pg="$work/pg.state"
-  if PG_STATE="$own_pg" bash scripts/pg.sh start >/dev/null; then
-    pg_url="$(PG_STATE="$own_pg" bash scripts/pg.sh url)"
-  else
-    echo "bench/webhooks.sh: PostgreSQL did not start; skipping the PostgreSQL run" >&2
-  fi
-fi
-if [ -n "$pg_url" ]; then
-  pg_database="bench_webhooks_$$"
-  pg_admin_url="${pg_url%/*}/postgres"
-  psql -X -q -d "$pg_admin_url" -c "CREATE DATABASE $pg_database" >/dev/null
-  bench_engine PostgreSQL "${pg_url%/*}/$pg_database"
-fi
+# postgres_database runs in this shell (not $(…)): it sets pg_database and own_pg for the cleanup.
+postgres_database "bench_webhooks_$$" >"$work/pg_url"
+pg_url="$(cat "$work/pg_url")"
+if [ -n "$pg_url" ]; then bench_engine PostgreSQL "$pg_url"; fi
 exit "$status"

@@ -10,6 +10,8 @@ swift build -c release --product switchyard
 swift build -c release --product switchyard-bench
 
 export PG_STATE="${TMPDIR:-/tmp}/switchyard-pg-bench.$$.state"
+# Durable, as production runs it: the PostgreSQL figures are what a real deployment gets.
+export PG_DURABLE=1
 trap 'bash scripts/pg.sh stop' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -4,6 +4,8 @@
 #   scripts/pg.sh url     print its URL: postgres://postgres@127.0.0.1:PORT/switchyard_test
 #   scripts/pg.sh stop    stop it and delete its files (does nothing if there is none)
 # $PG_STATE names the file that remembers the cluster, so separate runs can have their own.
+# PG_DURABLE=1 keeps PostgreSQL's durable defaults (fsync, synchronous_commit, full_page_writes
+# on), as the benchmarks do; without it the cluster trades durability for speed, for the tests.
 set -euo pipefail
 
 state="${PG_STATE:-${TMPDIR:-/tmp}/switchyard-pg.state}"
@@ -53,9 +55,11 @@ start() {
     cd /
     as_owner "$bin/initdb" --auth=trust --username=postgres --encoding=UTF8 --no-instructions \
       -D "$dir/data" >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-    # Durability is worthless for a cluster deleted after the run; speed is not.
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -o \
-      "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    # For tests durability is worthless (the cluster is deleted after the run) and speed is not;
+    # the benchmarks ask for Debian's durable defaults (PG_DURABLE=1), what production gives.
+    options="-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=1000"
+    if [ "${PG_DURABLE:-0}" != 1 ]; then options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -o "$options" \
       start >/dev/null || { cat "$dir/data/server.log" >&2; exit 1; }
   ) || { stop; die "could not start PostgreSQL"; }
   "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db" || { stop; die "createdb failed"; }

@@ -11,8 +11,9 @@ enum ActivityStore {
         )
     }
 
+    /// Sent without waiting (`SQLTx.send`): nothing reads its answer, and a failure fails the unit.
     static func insert(_ tx: SQLTx, _ entry: ActivityEntry) throws {
-        try tx.execute(
+        try tx.send(
             """
             INSERT INTO activity_entries (id, occurred_at, actor_type, actor_id, actor_label, action, target_type, target_id,
                                           target_label, workspace_id, workspace_name, app_id, ip, outcome, detail, request_id)

@@ -2,8 +2,9 @@ import Foundation
 
 /// SQL for the event log.
 enum EventStore {
+    /// Sent without waiting (`SQLTx.send`): nothing reads its answer, and a failure fails the unit.
     static func insert(_ tx: SQLTx, _ event: Event, dataJSON: String) throws {
-        try tx.execute(
+        try tx.send(
             """
             INSERT INTO events (id, workspace_id, type, object_type, record_id, data, changed_fields, actor_type, actor_id,
                                 created_by_type, created_by_id, occurred_at, position)

@@ -135,8 +135,9 @@ enum ObjectStore {
 
     // MARK: records
 
+    /// Sent without waiting (`SQLTx.send`): a record create waits only for its reads.
     static func insert(_ tx: SQLTx, _ record: Record, fieldsJSON: String, objectTypeID: String) throws {
-        try tx.execute(
+        try tx.send(
             """
             INSERT INTO records (id, workspace_id, object_type_id, data, version, created_at, updated_at, created_by_type, created_by_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -176,10 +177,12 @@ enum ObjectStore {
     }
 
     /// A record with its workspace's mode, found by workspace, type key and id in one query: a
-    /// record read is the hottest request there is.
-    static func storedRecord(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) throws -> (StoredRecord, WorkspaceMode)? {
-        guard
-            let row = try tx.queryOne(
+    /// record read is the hottest request there is. The query is sent now and read by `get()`, so
+    /// it shares a round trip with the caller's credentials (`Authenticator.read(_:prefetch:_:)`).
+    static func storedRecord(_ tx: SQLTx, workspaceID: String, typeKey: String, id: String) -> PendingStoredRecord {
+        PendingStoredRecord(
+            typeKey: typeKey,
+            rows: tx.prefetch(
                 """
                 SELECT r.*, w.mode AS workspace_mode FROM records r
                 JOIN object_types t ON t.id = r.object_type_id JOIN workspaces w ON w.id = t.workspace_id
@@ -188,10 +191,18 @@ enum ObjectStore {
                 id,
                 workspaceID,
                 typeKey
-            ),
-            let mode = WorkspaceMode(rawValue: try row.string("workspace_mode"))
-        else { return nil }
-        return (try storedRecord(from: row, type: typeKey), mode)
+            )
+        )
+    }
+
+    struct PendingStoredRecord: Sendable {
+        let typeKey: String
+        let rows: SQLPending
+
+        func get() throws -> (StoredRecord, WorkspaceMode)? {
+            guard let row = try rows.one(), let mode = WorkspaceMode(rawValue: try row.string("workspace_mode")) else { return nil }
+            return (try storedRecord(from: row, type: typeKey), mode)
+        }
     }
 
     /// Locks the record found (PostgreSQL: FOR SHARE), so a concurrent delete, which checks for

@@ -134,10 +134,12 @@ public final class RecordService: Sendable {
 
     /// A record as stored, from one read (authentication included): the hot path.
     public func get(workspaceID: String, typeKey: String, id: String, caller: Caller) async throws -> StoredRecord {
-        try await authenticator.read(caller) { [self] tx, principal in
-            if ID.isValid(id, prefix: "rec"),
-                let (record, mode) = try ObjectStore.storedRecord(tx, workspaceID: workspaceID, typeKey: typeKey, id: id)
-            {
+        let wellFormed = ID.isValid(id, prefix: "rec")
+        return try await authenticator.read(
+            caller,
+            prefetch: { tx in wellFormed ? ObjectStore.storedRecord(tx, workspaceID: workspaceID, typeKey: typeKey, id: id) : nil }
+        ) { [self] tx, principal, pending in
+            if let (record, mode) = try pending?.get() {
                 try workspaces.requireAccess(principal, workspaceID: workspaceID, mode: mode)
                 try Self.reader(principal, typeKey)
                 return record

@@ -97,12 +97,20 @@ public struct PostgresURL: Sendable, Equatable {
     public var tls: TLSMode
     /// Connections held per process (one per thread of the engine's pool).
     public var poolSize: Int
+    /// Write transactions running at once (`write_lanes`), each on a connection of its own.
+    public var writeLanes: Int
+    /// Units one write transaction takes at most (`write_batch`); 1 makes each its own transaction.
+    public var writeBatch: Int
     /// Tests give each suite its own schema in one database.
     public var searchPath: String?
     /// A PEM file of the CA certificates to trust instead of the system's (libpq's name), for a
     /// server whose certificate comes from a private CA (managed PostgreSQL, a corporate CA).
     /// Read when the database opens, so a bad file stops the server at start.
     public var sslRootCert: String?
+
+    /// Chosen by measurement (docs/operations.md, PostgreSQL): group commit over a few lanes.
+    public static let defaultWriteLanes = 4
+    public static let defaultWriteBatch = 64
 
     public init(parsing string: String) throws {
         guard let components = URLComponents(string: string), var host = components.host, !host.isEmpty else {
@@ -121,6 +129,8 @@ public struct PostgresURL: Sendable, Equatable {
         var poolSize = 16
         var searchPath: String?
         var sslRootCert: String?
+        var writeLanes = PostgresURL.defaultWriteLanes
+        var writeBatch = PostgresURL.defaultWriteBatch
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -133,6 +143,16 @@ public struct PostgresURL: Sendable, Equatable {
                     throw StorageError.invalidURL("pool_size must be a number from 1 to 256")
                 }
                 poolSize = size
+            case "write_lanes":
+                guard let lanes = Int(item.value ?? ""), (1...64).contains(lanes) else {
+                    throw StorageError.invalidURL("write_lanes must be a number from 1 to 64")
+                }
+                writeLanes = lanes
+            case "write_batch":
+                guard let batch = Int(item.value ?? ""), (1...1024).contains(batch) else {
+                    throw StorageError.invalidURL("write_batch must be a number from 1 to 1024")
+                }
+                writeBatch = batch
             case "search_path":
                 searchPath = item.value
             case "sslrootcert":
@@ -141,7 +161,9 @@ public struct PostgresURL: Sendable, Equatable {
                 }
                 sslRootCert = path
             default:
-                throw StorageError.invalidURL("unknown parameter \(item.name); known: sslmode, sslrootcert, pool_size, search_path")
+                throw StorageError.invalidURL(
+                    "unknown parameter \(item.name); known: sslmode, sslrootcert, pool_size, write_lanes, write_batch, search_path"
+                )
             }
         }
         // Without TLS the CA would silently never be used: the operator meant to verify something.
@@ -150,6 +172,8 @@ public struct PostgresURL: Sendable, Equatable {
         }
         self.tls = tls
         self.poolSize = poolSize
+        self.writeLanes = writeLanes
+        self.writeBatch = writeBatch
         self.searchPath = searchPath
         self.sslRootCert = sslRootCert
     }

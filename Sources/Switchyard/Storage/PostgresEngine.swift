@@ -6,14 +6,16 @@ import NIOPosix
 import NIOSSL
 import PostgresNIO
 
-/// PostgreSQL through postgres-nio. A body runs on a thread of a dedicated pool with a connection of
-/// its own and waits for each statement's answer, so stores stay synchronous; the event loops only
-/// move bytes and Swift's concurrency threads never block.
+/// PostgreSQL through postgres-nio. A read body runs on a thread of a dedicated pool with a
+/// connection of its own and waits for each statement's answer, so stores stay synchronous; the
+/// event loops only move bytes and Swift's concurrency threads never block. Writes go through the
+/// group-commit writer (`PostgresWriter`), on threads and connections of its own.
 final class PostgresEngine: DatabaseEngine {
     let dialect = SQLDialect.postgres
     private let threads: NIOThreadPool
     private let eventLoops: MultiThreadedEventLoopGroup
     private let connections: PostgresConnectionPool
+    private let writer: PostgresWriter
 
     init(config: PostgresURL, logger: Logger) async throws {
         // Before any thread starts: a bad CA file is refused with nothing to shut down.
@@ -22,24 +24,15 @@ final class PostgresEngine: DatabaseEngine {
         threads.start()
         eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         connections = PostgresConnectionPool(config: config, tls: tls, eventLoops: eventLoops, logger: logger)
+        writer = PostgresWriter(connections: connections, lanes: config.writeLanes, maximumBatch: config.writeBatch)
         // Fail at start, with the reason, rather than on the first request.
         _ = try await read { tx in try tx.query("SELECT 1 AS one") }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
-        try await threads.runIfActive { [connections] in
-            try connections.withConnection { connection in
-                let tx = PostgresTx(connection: connection, logger: connections.logger)
-                try tx.execute("BEGIN")
-                do {
-                    let result = try body(tx)
-                    try tx.execute("COMMIT")
-                    return result
-                } catch {
-                    _ = try? tx.execute("ROLLBACK")
-                    throw error
-                }
-            }
+        // Unsafe continuation: the writer finishes each unit exactly once (as on SQLite).
+        try await withUnsafeThrowingContinuation { continuation in
+            writer.submit(TypedWriteUnit(body: body, continuation: continuation))
         }
     }
 
@@ -54,8 +47,9 @@ final class PostgresEngine: DatabaseEngine {
     }
 
     func close() async {
-        connections.closeAll()
+        await writer.close()
         try? await threads.shutdownGracefully()
+        connections.closeAll()
         try? await eventLoops.shutdownGracefully()
     }
 }
@@ -215,99 +209,5 @@ final class ManagedAtomicCounter: Sendable {
             $0 += 1
             return $0
         }
-    }
-}
-
-struct PostgresTx: SQLTx {
-    let connection: PostgresConnection
-    let logger: Logger
-    var dialect: SQLDialect { .postgres }
-
-    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
-        let result = try run(sql, arguments)
-        return result.metadata.rows ?? 0
-    }
-
-    func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        let result = try run(sql, arguments)
-        guard let first = result.rows.first else { return [] }
-        let columns = first.map(\.columnName)
-        return try result.rows.map { row in
-            SQLRow(columns: columns, values: try row.map(SQLValue.init(cell:)))
-        }
-    }
-
-    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
-        var bindings = PostgresBindings(capacity: arguments.count)
-        for argument in arguments {
-            switch argument {
-            case .null: bindings.appendNull()
-            case .int(let i): bindings.append(i)
-            case .double(let d): bindings.append(d)
-            case .text(let s): bindings.append(s)
-            case .blob(let b): bindings.append(ByteBuffer(bytes: b))
-            }
-        }
-        let query = PostgresQuery(unsafeSQL: PostgresPlaceholders.convert(sql), binds: bindings)
-        do {
-            return try connection.query(query, logger: logger).wait()
-        } catch let error as PSQLError {
-            throw PostgresEngineError.map(error)
-        }
-    }
-}
-
-enum PostgresEngineError {
-    static func map(_ error: PSQLError) -> Error {
-        if [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) {
-            return StorageError.unavailable("the connection to PostgreSQL broke")
-        }
-        switch error.serverInfo?[.sqlState] {
-        case "23505": return StorageError.uniqueViolation(error.serverInfo?[.constraintName] ?? "unique")
-        case "23503": return StorageError.foreignKeyViolation(error.serverInfo?[.constraintName] ?? "foreign key")
-        default: return error
-        }
-    }
-}
-
-extension SQLValue {
-    init(cell: PostgresCell) throws {
-        guard cell.bytes != nil else {
-            self = .null
-            return
-        }
-        switch cell.dataType {
-        case .int2, .int4, .int8: self = .int(try cell.decode(Int64.self))
-        case .float4, .float8: self = .double(try cell.decode(Double.self))
-        case .bool: self = .int(try cell.decode(Bool.self) ? 1 : 0)
-        case .bytea:
-            var buffer = try cell.decode(ByteBuffer.self)
-            self = .blob(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        case .numeric: self = .double(Double(try cell.decode(String.self)) ?? 0)
-        default: self = .text(try cell.decode(String.self))
-        }
-    }
-}
-
-/// How a read body gets its snapshot cheaply. `BEGIN` is queued, not waited for: postgres-nio sends
-/// the body's first statement from the event loop as soon as `BEGIN`'s answer arrives, so the
-/// transaction costs one server round trip and no extra wake-up of the body's thread. `COMMIT` is
-/// not waited for either (a read-only transaction has nothing to lose): the connection's next
-/// statement queues behind it. A connection whose `COMMIT` fails is closed, never reused inside an
-/// old snapshot. Measured in docs/operations.md (Read snapshots).
-enum PostgresRead {
-    static let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-
-    static func run<T>(on connection: PostgresConnection, logger: Logger, _ body: (SQLTx) throws -> T) throws -> T {
-        let started = connection.query(PostgresQuery(unsafeSQL: begin), logger: logger)
-        let result = Result { try body(PostgresTx(connection: connection, logger: logger)) }
-        let end = connection.query(PostgresQuery(unsafeSQL: "COMMIT"), logger: logger)
-        end.whenFailure { _ in _ = connection.close() as EventLoopFuture<Void> }
-        do {
-            _ = try started.wait()
-        } catch let error as PSQLError {
-            throw PostgresEngineError.map(error)
-        }
-        return try result.get()
     }
 }

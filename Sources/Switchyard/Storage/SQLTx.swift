@@ -193,6 +193,29 @@ public protocol SQLTx {
     @discardableResult
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// Runs a statement whose answer the body does not need (an insert of an event or an activity
+    /// entry). PostgreSQL sends it without waiting: statements sent in a row, and the next one
+    /// waited for, share one round trip. Its failure is thrown by the next waited statement, or
+    /// fails the transaction at its end, so it must not be one whose error the body catches.
+    /// SQLite runs it at once.
+    func send(_ sql: String, _ arguments: [SQLValue]) throws
+    /// Sends a query now and reads its rows later, so it shares a round trip with the statements
+    /// run before its rows are read (a hot read sends its record's query before the caller's
+    /// credentials are looked up). SQLite runs it at once.
+    func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending
+}
+
+/// The rows of a query sent with `prefetch`, read once.
+public struct SQLPending: Sendable {
+    private let answer: @Sendable () throws -> [SQLRow]
+
+    init(_ answer: @escaping @Sendable () throws -> [SQLRow]) { self.answer = answer }
+
+    /// Ready rows: what SQLite's prefetch gives, the query having run already.
+    init(_ result: Result<[SQLRow], Error>) { self.answer = { try result.get() } }
+
+    public func rows() throws -> [SQLRow] { try answer() }
+    public func one() throws -> SQLRow? { try answer().first }
 }
 
 // Closures rather than key paths in these maps: a key path through an existential is built at run
@@ -209,6 +232,14 @@ extension SQLTx {
 
     public func queryOne(_ sql: String, _ arguments: SQLBindable...) throws -> SQLRow? {
         try query(sql, arguments.map { $0.sqlValue }).first
+    }
+
+    public func send(_ sql: String, _ arguments: SQLBindable...) throws {
+        try send(sql, arguments.map { $0.sqlValue })
+    }
+
+    public func prefetch(_ sql: String, _ arguments: SQLBindable...) -> SQLPending {
+        prefetch(sql, arguments.map { $0.sqlValue })
     }
 
     /// `?, ?, ?` for an `IN (...)` list of `count` values.

@@ -181,17 +181,35 @@ final class SQLiteConnection: @unchecked Sendable {
 }
 
 /// A transaction handle over a connection.
+/// Errors come out as a body sees them on PostgreSQL too (`StorageError.uniqueViolation`…), so a
+/// store's `catch` works on both engines.
 struct SQLiteTx: SQLTx {
     let connection: SQLiteConnection
     var dialect: SQLDialect { .sqlite }
 
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
-        _ = try connection.query(sql, arguments)
+        _ = try run(sql, arguments)
         return connection.changes
     }
 
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        try connection.query(sql, arguments)
+        try run(sql, arguments)
+    }
+
+    func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        _ = try run(sql, arguments)
+    }
+
+    func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending {
+        SQLPending(Result { try run(sql, arguments) })
+    }
+
+    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        do {
+            return try connection.query(sql, arguments)
+        } catch let error as SQLiteError {
+            throw SQLiteEngine.map(error)
+        }
     }
 }
 

@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import PostgresNIO
+
+/// Group commit on PostgreSQL: units that wait together run in one transaction, each in its own
+/// savepoint (as `GroupCommitWriter` does on SQLite), so a burst of writes costs one WAL flush, not
+/// one each. `lanes` transactions run at once, each on a thread and a connection of its own; a lane
+/// takes every unit waiting (up to `maximumBatch`) when it starts a transaction. With
+/// `maximumBatch` 1 every unit is a transaction of its own.
+///
+/// A unit that throws rolls back its savepoint only. One that PostgreSQL picked as a deadlock's
+/// victim (a batch holds its units' locks until it commits, so two lanes can wait on each other
+/// where single units would not) runs again, alone, once its batch committed.
+final class PostgresWriter: Sendable {
+    private struct State {
+        var pending: [WriteUnit] = []
+        var busyLanes = 0
+        var closed = false
+    }
+
+    let lanes: Int
+    let maximumBatch: Int
+    private let connections: PostgresConnectionPool
+    private let threads: NIOThreadPool
+    private let state = NIOLockedValueBox(State())
+
+    init(connections: PostgresConnectionPool, lanes: Int, maximumBatch: Int) {
+        self.connections = connections
+        self.lanes = lanes
+        self.maximumBatch = maximumBatch
+        threads = NIOThreadPool(numberOfThreads: lanes)
+        threads.start()
+    }
+
+    func submit(_ unit: WriteUnit) {
+        let start = state.withLockedValue { state -> Bool? in
+            if state.closed { return nil }
+            state.pending.append(unit)
+            guard state.busyLanes < lanes else { return false }
+            state.busyLanes += 1
+            return true
+        }
+        guard let start else {
+            unit.finish(StorageError.unavailable("the database is closed (the server is shutting down)"))
+            return
+        }
+        if start { threads.submit { [self] _ in drain() } }
+    }
+
+    /// Refuses new units and waits for the lanes to finish the ones they hold.
+    func close() async {
+        state.withLockedValue { $0.closed = true }
+        try? await threads.shutdownGracefully()
+        // Units queued after the last lane stopped, during shutdown.
+        let left = state.withLockedValue { state -> [WriteUnit] in
+            defer { state.pending.removeAll() }
+            return state.pending
+        }
+        for unit in left { unit.finish(StorageError.unavailable("the database is closed (the server is shutting down)")) }
+    }
+
+    private func drain() {
+        while true {
+            let batch = state.withLockedValue { state -> [WriteUnit] in
+                let count = min(state.pending.count, maximumBatch)
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                if batch.isEmpty { state.busyLanes -= 1 }
+                return batch
+            }
+            if batch.isEmpty { return }
+            let again = commit(batch)
+            for unit in again { _ = commit([unit]) }
+        }
+    }
+
+    /// Runs and commits one batch; returns the deadlock victims to run again.
+    private func commit(_ batch: [WriteUnit]) -> [WriteUnit] {
+        var outcomes = [Error?](repeating: nil, count: batch.count)
+        do {
+            try connections.withConnection { connection in
+                let tx = PostgresTx(connection: connection, logger: connections.logger)
+                try tx.send("BEGIN", [])
+                do {
+                    if batch.count == 1 {
+                        outcomes[0] = Self.run(batch[0], tx)
+                        if outcomes[0] != nil {
+                            try tx.execute("ROLLBACK", [])
+                            return
+                        }
+                    } else {
+                        for (index, unit) in batch.enumerated() {
+                            try tx.send("SAVEPOINT unit", [])
+                            outcomes[index] = Self.run(unit, tx)
+                            if let error = outcomes[index] {
+                                if Self.isConnectionLost(error) { throw error }
+                                try tx.send("ROLLBACK TO SAVEPOINT unit", [])
+                            }
+                            try tx.send("RELEASE SAVEPOINT unit", [])
+                        }
+                    }
+                    // A transaction that failed on the way answers COMMIT with ROLLBACK, no error.
+                    let tag = try tx.commit()
+                    guard tag == "COMMIT" else { throw StorageError.unavailable("PostgreSQL rolled the transaction back (\(tag))") }
+                } catch {
+                    _ = try? tx.execute("ROLLBACK", [])
+                    throw error
+                }
+            }
+        } catch {
+            connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
+            for unit in batch { unit.finish(error) }
+            return []
+        }
+        var again: [WriteUnit] = []
+        for (index, unit) in batch.enumerated() {
+            // Alone, a victim gets its error, as it did before batching.
+            if batch.count > 1, let error = outcomes[index], PostgresEngineError.isDeadlock(error) {
+                again.append(unit)
+            } else {
+                unit.finish(outcomes[index])
+            }
+        }
+        return again
+    }
+
+    /// A unit's own failure, or nil; what it sent without waiting is checked here, inside its
+    /// savepoint, so its failure is its own.
+    private static func run(_ unit: WriteUnit, _ tx: PostgresTx) -> Error? {
+        do {
+            try unit.run(tx)
+            try tx.checkSent()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private static func isConnectionLost(_ error: Error) -> Bool {
+        if case .unavailable = error as? StorageError { return true }
+        return false
+    }
+}
+
+extension PostgresTx {
+    /// Sends COMMIT after checking every statement sent without waiting; the command tag says
+    /// whether PostgreSQL committed.
+    func commit() throws -> String {
+        try checkSent()
+        return try commandTag("COMMIT")
+    }
+}

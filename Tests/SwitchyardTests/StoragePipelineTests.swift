@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+@testable import Switchyard
+
+/// Statements sent without waiting (`SQLTx.send`, `prefetch`) and PostgreSQL's group commit, on
+/// both engines.
+@Suite("Storage pipelining")
+struct StoragePipelineTests {
+    @Test("a sent statement that fails fails its unit, which writes nothing; the units beside it commit")
+    func sentFailureFailsTheUnit() async throws {
+        try await TestDatabase.with(poolSize: 8) { database in
+            try await StorageTests.makeTables(database)
+            try await database.write { tx in try tx.execute("INSERT INTO items (id, name, n) VALUES ('taken', 'x', 0)") }
+            let outcomes = await withTaskGroup(of: (Int, Error?).self) { group in
+                for n in 1...40 {
+                    group.addTask {
+                        do {
+                            try await database.write { tx in
+                                try tx.send("INSERT INTO item_events (id, item_id, kind) VALUES (?, ?, 'created')", "evt\(n)", "itm\(n)")
+                                // Every fourth unit reuses a taken id: its failure shows at the end of the unit.
+                                try tx.send("INSERT INTO items (id, name, n) VALUES (?, 'y', ?)", n % 4 == 0 ? "taken" : "itm\(n)", n)
+                            }
+                            return (n, nil)
+                        } catch {
+                            return (n, error)
+                        }
+                    }
+                }
+                return await group.reduce(into: [(Int, Error?)]()) { $0.append($1) }
+            }
+            for (n, error) in outcomes {
+                if n % 4 == 0 {
+                    guard case .uniqueViolation? = error as? StorageError else {
+                        Issue.record("unit \(n) should fail with a unique violation, got \(String(describing: error))")
+                        continue
+                    }
+                } else {
+                    #expect(error == nil, "unit \(n): \(String(describing: error))")
+                }
+            }
+            let (items, events) = try await database.read { tx in
+                (
+                    try tx.query("SELECT n FROM items WHERE id <> 'taken' ORDER BY n").map { try $0.int("n") },
+                    try tx.query("SELECT id FROM item_events").count
+                )
+            }
+            #expect(items == (1...40).filter { $0 % 4 != 0 }.map(Int64.init))
+            #expect(events == 30)
+        }
+    }
+
+    struct SeenAtWait: Error {}
+
+    @Test("a failed send is reported by the next waited statement, not as the aborted transaction it leaves")
+    func sentFailureShowsAtTheNextWait() async throws {
+        try await TestDatabase.with { database in
+            try await StorageTests.makeTables(database)
+            try await database.write { tx in try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'x', 1)") }
+            await #expect(throws: SeenAtWait.self) {
+                try await database.write { tx in
+                    do {
+                        // SQLite runs it at once and throws here; PostgreSQL at the query below.
+                        try tx.send("INSERT INTO items (id, name, n) VALUES ('a', 'y', 2)")
+                        _ = try tx.query("SELECT COUNT(*) AS n FROM items")
+                    } catch StorageError.uniqueViolation {
+                        throw SeenAtWait()
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a body that swallows a failed statement commits nothing on PostgreSQL, and says so")
+    func swallowedFailure() async throws {
+        try await TestDatabase.with { database in
+            try await StorageTests.makeTables(database)
+            try await database.write { tx in try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'x', 1)") }
+            let outcome: Result<Void, Error>
+            do {
+                try await database.write { tx in
+                    try tx.execute("INSERT INTO item_events (id, item_id, kind) VALUES ('e', 'a', 'k')")
+                    _ = try? tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'y', 2)")
+                }
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
+            let events = try await database.read { tx in try tx.queryOne("SELECT COUNT(*) AS n FROM item_events")?.int("n") }
+            if database.dialect == .postgres {
+                // PostgreSQL answers the COMMIT of a failed transaction with ROLLBACK: never a success.
+                guard case .failure(StorageError.unavailable) = outcome else {
+                    Issue.record("expected the write to fail, got \(outcome)")
+                    return
+                }
+                #expect(events == 0)
+            } else {
+                // SQLite undoes the failed statement only; the rest of the body commits.
+                #expect((try? outcome.get()) != nil)
+                #expect(events == 1)
+            }
+        }
+    }
+
+    @Test("prefetched rows are read after other statements, in the same snapshot")
+    func prefetch() async throws {
+        try await TestDatabase.with { database in
+            try await StorageTests.makeTables(database)
+            try await database.write { tx in
+                try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'first', 1), ('b', 'second', 2)")
+            }
+            let (first, count, missing) = try await database.read { tx in
+                let first = tx.prefetch("SELECT name FROM items WHERE id = ?", "a")
+                let missing = tx.prefetch("SELECT name FROM items WHERE id = ?", "zzz")
+                let count = try tx.queryOne("SELECT COUNT(*) AS n FROM items")?.int("n")
+                return (try first.one()?.string("name"), count, try missing.rows().count)
+            }
+            #expect(first == "first")
+            #expect(count == 2)
+            #expect(missing == 0)
+        }
+    }
+
+    @Test("write_lanes and write_batch are read from the PostgreSQL URL, and bad values refused with a reason")
+    func writeParameters() throws {
+        guard case .postgres(let defaults) = try DatabaseURL(parsing: "postgres://h/db") else {
+            Issue.record("not postgres")
+            return
+        }
+        #expect(defaults.writeLanes == PostgresURL.defaultWriteLanes && defaults.writeBatch == PostgresURL.defaultWriteBatch)
+        guard case .postgres(let set) = try DatabaseURL(parsing: "postgres://h/db?write_lanes=2&write_batch=1") else {
+            Issue.record("not postgres")
+            return
+        }
+        #expect(set.writeLanes == 2 && set.writeBatch == 1)
+        for bad in ["write_lanes=0", "write_lanes=x", "write_batch=0", "write_batch=5000"] {
+            #expect(throws: StorageError.self) { try DatabaseURL(parsing: "postgres://h/db?\(bad)") }
+        }
+    }
+}
