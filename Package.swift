@@ -12,7 +12,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
-        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -39,7 +38,6 @@ let package = Package(
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 // SQLite's C interface only: Storage/SQLiteConnection.swift says why not GRDB itself.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -55,8 +53,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 "SwitchyardScript",
                 "CJavaScriptCore",
+                "CLibPQ",
             ],
             plugins: ["EmbedOpenAPI"]
+        ),
+        // libpq, PostgreSQL's C client, from Debian's libpq-dev (scripts/deps.sh installs it):
+        // Storage/PostgresConnection.swift says why not postgres-nio.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
         ),
         // JavaScriptCore's C API from Debian's libjavascriptcoregtk-4.1-dev (scripts/deps.sh installs it).
         .systemLibrary(

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 # nginx: the receiver of bench/webhooks.sh, started there with a config of its own.
-apt_packages=(postgresql libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps nginx)
+apt_packages=(postgresql libpq-dev libjavascriptcoregtk-4.1-dev libsqlite3-dev sqlite3 wrk procps nginx)
 # standardwebhooks: the e2e receivers verify every webhook delivery with it.
 # authlib: the OAuth 2.0 client of e2e/test_oauth.py, and with Flask the OAuth 2.0 provider of
 # e2e/oauth_provider.py that integrations authorize against (bench/oauth.sh uses Flask too).

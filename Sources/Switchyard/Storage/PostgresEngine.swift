@@ -1,32 +1,33 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
-import NIOCore
 import NIOPosix
 import NIOSSL
-import PostgresNIO
 
-/// PostgreSQL through postgres-nio. A read body runs on a thread of a dedicated pool with a
-/// connection of its own and waits for each statement's answer, so stores stay synchronous; the
-/// event loops only move bytes and Swift's concurrency threads never block. Writes go through the
+/// PostgreSQL through libpq (`PostgresConnection`). A read body runs on a thread of a dedicated pool
+/// with a connection of its own, writing its statements and reading the answers itself, so stores
+/// stay synchronous and Swift's concurrency threads never block. Writes go through the
 /// group-commit writer (`PostgresWriter`), on threads and connections of its own.
 final class PostgresEngine: DatabaseEngine {
     let dialect = SQLDialect.postgres
     private let threads: NIOThreadPool
-    private let eventLoops: MultiThreadedEventLoopGroup
     private let connections: PostgresConnectionPool
     private let writer: PostgresWriter
 
     init(config: PostgresURL, logger: Logger) async throws {
         // Before any thread starts: a bad CA file is refused with nothing to shut down.
-        let tls = try PostgresTLS.configuration(for: config)
+        let parameters = try PostgresTLS.parameters(for: config)
         threads = NIOThreadPool(numberOfThreads: config.poolSize)
         threads.start()
-        eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        connections = PostgresConnectionPool(config: config, tls: tls, eventLoops: eventLoops, logger: logger)
+        connections = PostgresConnectionPool(config: config, parameters: parameters, logger: logger)
         writer = PostgresWriter(connections: connections, lanes: config.writeLanes, maximumBatch: config.writeBatch)
         // Fail at start, with the reason, rather than on the first request.
-        _ = try await read { tx in try tx.query("SELECT 1 AS one") }
+        do {
+            _ = try await read { tx in try tx.query("SELECT 1 AS one") }
+        } catch {
+            await close()
+            throw error
+        }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
@@ -40,9 +41,7 @@ final class PostgresEngine: DatabaseEngine {
     /// one snapshot (as on SQLite) and a write in it is refused.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         try await threads.runIfActive { [connections] in
-            try connections.withConnection { connection in
-                try PostgresRead.run(on: connection, logger: connections.logger, body)
-            }
+            try connections.withConnection { connection in try PostgresRead.run(on: connection, body) }
         }
     }
 
@@ -50,110 +49,107 @@ final class PostgresEngine: DatabaseEngine {
         await writer.close()
         try? await threads.shutdownGracefully()
         connections.closeAll()
-        try? await eventLoops.shutdownGracefully()
     }
 }
 
-/// Connections handed to pool threads. There are never more bodies running than threads, and as
-/// many connections as threads at most, so taking one never waits.
+/// Connections handed to the read and write threads: taken from the idle ones, or opened.
 final class PostgresConnectionPool: Sendable {
     let logger: Logger
-    private let config: PostgresConnection.Configuration
-    private let eventLoops: MultiThreadedEventLoopGroup
+    private let parameters: PostgresTLS.Parameters
     private let idle = NIOLockedValueBox<[PostgresConnection]>([])
-    private let nextID = ManagedAtomicCounter()
-    /// For the hint of an untrusted certificate.
-    private let caFile: String?
 
-    init(config url: PostgresURL, tls: PostgresConnection.Configuration.TLS, eventLoops: MultiThreadedEventLoopGroup, logger: Logger) {
+    init(config url: PostgresURL, parameters: PostgresTLS.Parameters, logger: Logger) {
         self.logger = logger
-        self.eventLoops = eventLoops
-        self.caFile = url.sslRootCert
-        // postgres-nio sends the host as SNI and NIOSSL checks the certificate against it; for an IP
-        // literal (not allowed in SNI) it sends none and NIOSSL matches the certificate's IP
-        // addresses against the connected peer instead. So tlsServerName stays unset.
-        var config = PostgresConnection.Configuration(
-            host: url.host,
-            port: url.port,
-            username: url.user,
-            password: url.password,
-            database: url.database,
-            tls: tls
-        )
-        var parameters = [
-            ("statement_timeout", "30s"),
-            ("idle_in_transaction_session_timeout", "60s"),
-            ("application_name", "switchyard"),
-        ]
-        if let searchPath = url.searchPath { parameters.append(("search_path", searchPath)) }
-        config.options.additionalStartupParameters = parameters
-        config.options.connectTimeout = .seconds(10)
-        self.config = config
+        self.parameters = parameters
     }
 
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         let connection = try take()
-        do {
-            let result = try body(connection)
-            give(connection)
-            return result
-        } catch {
-            // A broken connection is dropped; the next body opens a new one.
-            if !connection.isClosed { give(connection) }
-            throw error
-        }
+        defer { give(connection) }
+        return try body(connection)
     }
 
     private func take() throws -> PostgresConnection {
-        if let connection = idle.withLockedValue({ $0.popLast() }), !connection.isClosed {
+        while let connection = idle.withLockedValue({ $0.popLast() }) {
+            // The last read's COMMIT, read now; a connection whose COMMIT failed is not reused.
+            connection.settle()
+            if connection.isBroken || connection.trailingFailed { continue }
+            connection.resetIfNeeded()
             return connection
         }
-        do {
-            return try PostgresConnection.connect(
-                on: eventLoops.next(),
-                configuration: config,
-                id: nextID.next(),
-                logger: logger
-            ).wait()
-        } catch {
-            let host = config.host ?? "?"
-            let port = config.port ?? 0
-            if let tlsFailure = PostgresTLS.describe(error, host: host, port: port, caFile: caFile) { throw tlsFailure }
-            throw StorageError.unavailable("cannot connect to PostgreSQL at \(host):\(port): \(String(reflecting: error))")
-        }
+        return try parameters.open()
     }
 
     private func give(_ connection: PostgresConnection) {
+        // A broken connection is dropped; the next body opens a new one.
+        guard !connection.isBroken else { return }
         idle.withLockedValue { $0.append(connection) }
     }
 
     func closeAll() {
-        let all = idle.withLockedValue { list -> [PostgresConnection] in
-            defer { list.removeAll() }
-            return list
-        }
-        for connection in all { try? connection.close().wait() }
+        idle.withLockedValue { $0.removeAll() }
     }
 }
 
 /// TLS towards PostgreSQL: always full verification (chain and name), against the system's CAs or
-/// the ones in `sslrootcert`. Unlike libpq, `require` verifies: encryption to an unchecked peer
-/// protects nothing from a man in the middle.
+/// the ones in `sslrootcert`. Unlike libpq's own `require`, `require` verifies (libpq's
+/// `verify-full`): encryption to an unchecked peer protects nothing from a man in the middle.
+/// `prefer` verifies the same way once the server agrees to TLS, and goes without TLS only when the
+/// server has none.
 enum PostgresTLS {
-    static func configuration(for url: PostgresURL) throws -> PostgresConnection.Configuration.TLS {
-        switch url.tls {
-        case .disable: return .disable
-        case .prefer: return .prefer(try makeContext(caFile: url.sslRootCert))
-        case .require: return .require(try makeContext(caFile: url.sslRootCert))
+    /// Debian's bundle of the system's CAs (libpq 15 has no `sslrootcert=system`).
+    static let systemRoots = "/etc/ssl/certs/ca-certificates.crt"
+
+    /// libpq's connection parameters for the URL, and how to open a connection with them.
+    struct Parameters: Sendable {
+        let common: [(String, String)]
+        let tls: PostgresURL.TLSMode
+        let caFile: String?
+        let host: String
+        let port: Int
+
+        func open() throws -> PostgresConnection {
+            switch tls {
+            case .disable:
+                return try connect(common + [("sslmode", "disable")])
+            case .require:
+                return try connect(common + verified)
+            case .prefer:
+                do {
+                    return try connect(common + verified)
+                } catch let refusal as StorageError where refusal.description.contains("does not accept TLS") {
+                    return try connect(common + [("sslmode", "disable")])
+                }
+            }
+        }
+
+        private var verified: [(String, String)] {
+            [("sslmode", "verify-full"), ("sslrootcert", caFile ?? PostgresTLS.systemRoots)]
+        }
+
+        private func connect(_ parameters: [(String, String)]) throws -> PostgresConnection {
+            do {
+                return try PostgresConnection.open(parameters)
+            } catch let error as PostgresConnectError {
+                throw PostgresTLS.describe(error.message, host: host, port: port, caFile: caFile)
+            }
         }
     }
 
-    static func makeContext(caFile: String?) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .fullVerification
-        configuration.minimumTLSVersion = .tlsv12
-        if let caFile { configuration.trustRoots = .certificates(try rootCertificates(caFile)) }
-        return try NIOSSLContext(configuration: configuration)
+    static func parameters(for url: PostgresURL) throws -> Parameters {
+        if let caFile = url.sslRootCert { _ = try rootCertificates(caFile) }
+        var options = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s"
+        if let searchPath = url.searchPath {
+            // libpq's options string: a backslash escapes a space or a backslash.
+            let escaped = searchPath.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: " ", with: "\\ ")
+            options += " -c search_path=\(escaped)"
+        }
+        var common = [
+            ("host", url.host), ("port", String(url.port)), ("user", url.user), ("dbname", url.database),
+            ("application_name", "switchyard"), ("client_encoding", "UTF8"), ("connect_timeout", "10"), ("options", options),
+        ]
+        if let password = url.password { common.append(("password", password)) }
+        return Parameters(common: common, tls: url.tls, caFile: url.sslRootCert, host: url.host, port: url.port)
     }
 
     /// The certificates of a PEM file, or an error that says what is wrong with it (never the URL,
@@ -171,43 +167,32 @@ enum PostgresTLS {
         return certificates
     }
 
-    /// What went wrong with TLS, in words, or nil when `error` is not about TLS.
-    static func describe(_ error: any Error, host: String, port: Int, caFile: String?) -> StorageError? {
+    /// libpq's reason for a failed connection, in words an operator can act on (never the URL,
+    /// which may hold the password; libpq's messages name the host and port only).
+    static func describe(_ message: String, host: String, port: Int, caFile: String?) -> StorageError {
         let peer = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
         let failed = "TLS with the database at \(peer) failed"
-        if let error = error as? PSQLError {
-            if error.code == .sslUnsupported {
-                return .unavailable(
-                    "the database at \(peer) does not accept TLS, and sslmode=require asks for it; "
-                        + "turn on ssl in PostgreSQL (or, on a network you trust, use sslmode=prefer or disable)"
-                )
-            }
-            return error.underlying.flatMap { describe($0, host: host, port: port, caFile: caFile) }
+        if message.contains("server does not support SSL") {
+            return .unavailable(
+                "the database at \(peer) does not accept TLS, and sslmode=require asks for it; "
+                    + "turn on ssl in PostgreSQL (or, on a network you trust, use sslmode=prefer or disable)"
+            )
         }
-        switch TLSFailure.classify(error) {
-        case nil:
-            return nil
-        case .wrongHost:
+        if message.contains("does not match host name") {
             return .unavailable("\(failed): the server's certificate is not valid for \(host)")
-        case .untrustedCertificate:
+        }
+        if message.contains("certificate verify failed") {
             let trust =
                 caFile.map { "by the CA certificates in sslrootcert=\($0)" }
                 ?? "by the system's CA certificates; for a private CA add sslrootcert=/path/to/ca.pem to the URL"
             return .unavailable("\(failed): the server's certificate is not trusted (unknown issuer, expired or otherwise invalid) \(trust)")
-        case .notTLS:
+        }
+        if message.contains("wrong version number") {
             return .unavailable("\(failed): the server does not speak TLS there (WRONG_VERSION_NUMBER)")
-        case .other(let detail):
-            return .unavailable("\(failed): \(detail)")
         }
-    }
-}
-
-final class ManagedAtomicCounter: Sendable {
-    private let value = NIOLockedValueBox(0)
-    func next() -> Int {
-        value.withLockedValue {
-            $0 += 1
-            return $0
+        if message.lowercased().contains("ssl") {
+            return .unavailable("\(failed): \(message)")
         }
+        return .unavailable("cannot connect to PostgreSQL at \(peer): \(message)")
     }
 }

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
-import PostgresNIO
 
 /// Group commit on PostgreSQL: units that wait together run in one transaction, each in its own
 /// savepoint (as `GroupCommitWriter` does on SQLite), so a burst of writes costs one WAL flush, not
@@ -81,7 +80,7 @@ final class PostgresWriter: Sendable {
         var outcomes = [Error?](repeating: nil, count: batch.count)
         do {
             try connections.withConnection { connection in
-                let tx = PostgresTx(connection: connection, logger: connections.logger)
+                let tx = PostgresTx(connection: connection)
                 try tx.send("BEGIN", [])
                 do {
                     if batch.count == 1 {
