@@ -78,10 +78,13 @@ postgres_database() { # name
       return 0
     fi
   fi
+  # Parameters on the URL (pool_size, write_lanes…) are kept for the new database.
+  local query=""
+  case "$base" in *\?*) query="?${base#*\?}" base="${base%%\?*}" ;; esac
   pg_database="$1"
   pg_admin_url="${base%/*}/postgres"
   psql -X -q -d "$pg_admin_url" -c "CREATE DATABASE $pg_database" >/dev/null
-  echo "${base%/*}/$pg_database"
+  echo "${base%/*}/$pg_database$query"
 }
 
 drop_postgres_database() {

@@ -88,10 +88,34 @@ extension Authenticator {
         authorize: @escaping @Sendable (SQLTx, Principal) throws -> Prepared,
         create: @escaping @Sendable (SQLTx, Principal, Prepared) throws -> String
     ) async throws -> Idempotency.Stored {
+        try await createOnce(
+            caller,
+            key: key,
+            workspaceID: workspaceID,
+            scope: scope,
+            fingerprint: fingerprint,
+            prefetch: { _ in () },
+            authorize: { tx, principal, _ in try authorize(tx, principal) },
+            create: create
+        )
+    }
+
+    /// `createOnce` whose `authorize` reads rows `prefetch` sent before the caller's credentials
+    /// were looked up, in the same round trip (`SQLTx.prefetch`).
+    public func createOnce<Fetched: Sendable, Prepared>(
+        _ caller: Caller,
+        key: String?,
+        workspaceID: String,
+        scope: @escaping @Sendable (Principal) -> String,
+        fingerprint: String,
+        prefetch: @escaping @Sendable (SQLTx) -> Fetched,
+        authorize: @escaping @Sendable (SQLTx, Principal, Fetched) throws -> Prepared,
+        create: @escaping @Sendable (SQLTx, Principal, Prepared) throws -> String
+    ) async throws -> Idempotency.Stored {
         let now = clock.now
         let attempt = { @Sendable [self] in
-            try await self.write(caller) { tx, principal in
-                let prepared = try authorize(tx, principal)
+            try await self.write(caller, prefetch: prefetch) { tx, principal, fetched in
+                let prepared = try authorize(tx, principal, fetched)
                 return try Idempotency.once(
                     tx,
                     workspaceID: workspaceID,

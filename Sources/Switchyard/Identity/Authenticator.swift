@@ -198,17 +198,28 @@ public final class Authenticator: Sendable {
     /// Authenticates and runs `body` in one write transaction, noting the credential's use in it; a
     /// refusal is recorded after it. An app's call over its rate limit writes nothing.
     public func write<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
+        try await write(caller, prefetch: { _ in () }) { tx, principal, _ in try body(tx, principal) }
+    }
+
+    /// `write` whose first reads do not depend on the caller: `prefetch` sends them before the
+    /// credentials are looked up, as `read(_:prefetch:_:)` does.
+    public func write<P: Sendable, T: Sendable>(
+        _ caller: Caller,
+        prefetch: @escaping @Sendable (SQLTx) -> P,
+        _ body: @escaping @Sendable (SQLTx, Principal, P) throws -> T
+    ) async throws -> T {
         var admitted = false
         while true {
             let now = clock.now
             let leased = admitted
             let (authentication, gate, result) = try await database.write { [self] tx -> (Authentication, RateGate, T?) in
+                let fetched = prefetch(tx)
                 let authentication = try authenticate(tx, caller.credentials, now: now)
                 guard case .principal(let principal, let noteUse) = authentication else { return (authentication, .pass, nil) }
                 let gate = admit(principal, caller, leased: leased)
                 guard case .pass = gate else { return (.principal(principal, noteUse: nil), gate, nil) }
                 try noteUse?(tx, now)
-                return (.principal(principal, noteUse: nil), .pass, try body(tx, principal))
+                return (.principal(principal, noteUse: nil), .pass, try body(tx, principal, fetched))
             }
             if try await passGate(gate, authentication, caller, admitted: &admitted) { continue }
             try await settle(authentication, caller: caller)

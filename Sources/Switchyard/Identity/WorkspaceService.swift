@@ -54,11 +54,23 @@ public struct WorkspaceService: Sendable {
     /// features call this first.
     public func workspace(_ tx: SQLTx, id: String, by principal: Principal) throws -> Workspace {
         try principal.requireReader(to: "use workspaces")
-        guard ID.isValid(id, prefix: "ws"), let workspace = try WorkspaceStore.workspace(tx, id: id) else {
+        guard ID.isValid(id, prefix: "ws") else { throw APIError.notFound("workspace", id) }
+        return try workspace(WorkspaceStore.prefetchWorkspace(tx, id: id), id: id, by: principal)
+    }
+
+    /// `workspace(_:id:by:)` from its row sent earlier (`prefetchWorkspace`).
+    public func workspace(_ pending: SQLPending, id: String, by principal: Principal) throws -> Workspace {
+        try principal.requireReader(to: "use workspaces")
+        guard ID.isValid(id, prefix: "ws"), let workspace = try pending.one(WorkspaceStore.workspace(from:)) else {
             throw APIError.notFound("workspace", id)
         }
         try principal.requireAccess(to: workspace)
         return workspace
+    }
+
+    /// The workspace's row, sent now (`SQLTx.prefetch`), for `workspace(_:id:by:)` once the caller is known.
+    public func prefetchWorkspace(_ tx: SQLTx, id: String) -> SQLPending {
+        WorkspaceStore.prefetchWorkspace(tx, id: id)
     }
 
     /// Whether the caller may use a workspace known to exist, for reads that found it by a join.

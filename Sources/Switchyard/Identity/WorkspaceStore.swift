@@ -29,7 +29,12 @@ enum WorkspaceStore {
     }
 
     static func workspace(_ tx: SQLTx, id: String) throws -> Workspace? {
-        try tx.queryOne("SELECT * FROM workspaces WHERE id = ?", id).map(workspace(from:))
+        try prefetchWorkspace(tx, id: id).one(workspace(from:))
+    }
+
+    /// The workspace's row, sent now and read later (`SQLTx.prefetch`).
+    static func prefetchWorkspace(_ tx: SQLTx, id: String) -> SQLPending {
+        tx.prefetch("SELECT * FROM workspaces WHERE id = ?", id)
     }
 
     static func workspaces(_ tx: SQLTx, ids: [String]) throws -> [Workspace] {

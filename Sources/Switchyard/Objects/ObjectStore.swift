@@ -46,10 +46,14 @@ enum ObjectStore {
         lock: Lock = .none,
         includeDeleting: Bool = false
     ) throws -> ObjectType? {
+        try prefetchObjectType(tx, workspaceID: workspaceID, key: key, lock: lock, includeDeleting: includeDeleting).one(objectType(from:))
+    }
+
+    /// The type's row, sent now and read later (`SQLTx.prefetch`).
+    static func prefetchObjectType(_ tx: SQLTx, workspaceID: String, key: String, lock: Lock = .none, includeDeleting: Bool = false) -> SQLPending {
         let clause = lock == .update ? tx.dialect.forUpdate : lock == .share ? tx.dialect.forShare : ""
         let live = includeDeleting ? "" : " AND deleting = 0"
-        return try tx.queryOne("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?\(live)\(clause)", workspaceID, key)
-            .map(objectType(from:))
+        return tx.prefetch("SELECT * FROM object_types WHERE workspace_id = ? AND key = ?\(live)\(clause)", workspaceID, key)
     }
 
     static func objectTypes(_ tx: SQLTx, workspaceID: String, after: String?, limit: Int) throws -> [ObjectType] {

@@ -59,6 +59,39 @@ public final class ObjectTypeService: Sendable {
         return type
     }
 
+    /// The workspace's and the type's rows, sent before the caller is known (`SQLTx.prefetch`), so
+    /// a record create reads them in the round trip of the caller's token.
+    public struct PendingType: Sendable {
+        let workspaceID: String
+        let key: String
+        let workspace: SQLPending?
+        let type: SQLPending?
+    }
+
+    func prefetchType(_ tx: SQLTx, workspaceID: String, key: String, lock: ObjectStore.Lock = .none) -> PendingType {
+        guard ID.isValid(workspaceID, prefix: "ws") else { return PendingType(workspaceID: workspaceID, key: key, workspace: nil, type: nil) }
+        return PendingType(
+            workspaceID: workspaceID,
+            key: key,
+            workspace: workspaces.prefetchWorkspace(tx, id: workspaceID),
+            type: ObjectStore.prefetchObjectType(tx, workspaceID: workspaceID, key: key, lock: lock)
+        )
+    }
+
+    /// `objectType(_:workspaceID:key:by:)` from the rows `prefetchType` sent.
+    func objectType(_ pending: PendingType, by principal: Principal) throws -> ObjectType {
+        guard let workspace = pending.workspace, let type = pending.type else {
+            // As `workspace(_:id:by:)` answers a malformed id: the role first, then 404.
+            try principal.requireReader(to: "use workspaces")
+            throw APIError.notFound("workspace", pending.workspaceID)
+        }
+        _ = try workspaces.workspace(workspace, id: pending.workspaceID, by: principal)
+        guard let found = try type.one(ObjectStore.objectType(from:)) else {
+            throw APIError.notFound(detail: "Workspace \(pending.workspaceID) has no object type `\(pending.key.prefix(63))`.")
+        }
+        return found
+    }
+
     /// Whether `type` names a record change of one of the workspace's object types
     /// (`work_order.created`, `.updated`, `.deleted`): such events are written by records only.
     public static func ownsEventType(_ tx: SQLTx, workspaceID: String, type: String) throws -> Bool {

@@ -34,7 +34,8 @@ struct RecordRoutes {
             workspaceID: workspaceID,
             scope: { "records:\(typeKey):\($0.actorID)" },
             fingerprint: input.idempotencyFingerprint(typeKey: typeKey),
-            authorize: { tx, principal in try records.authorizeCreate(tx, workspaceID: workspaceID, typeKey: typeKey, by: principal) },
+            prefetch: { tx in records.prefetchCreate(tx, workspaceID: workspaceID, typeKey: typeKey) },
+            authorize: { _, principal, pending in try records.authorizeCreate(pending, by: principal) },
             create: { tx, principal, type in
                 RecordJSON.render(try records.create(tx, input, type: type, by: principal, audit: caller.audit))
             }

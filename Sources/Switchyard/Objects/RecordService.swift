@@ -92,6 +92,18 @@ public final class RecordService: Sendable {
         return try types.objectType(tx, workspaceID: workspaceID, key: typeKey, by: principal, lock: .share)
     }
 
+    /// What a create reads, sent before the caller's token is looked up (`Authenticator.createOnce`'s
+    /// `prefetch`): the workspace and the type, share-locked.
+    public func prefetchCreate(_ tx: SQLTx, workspaceID: String, typeKey: String) -> ObjectTypeService.PendingType {
+        types.prefetchType(tx, workspaceID: workspaceID, key: typeKey, lock: .share)
+    }
+
+    /// `authorizeCreate` from the rows `prefetchCreate` sent.
+    public func authorizeCreate(_ pending: ObjectTypeService.PendingType, by principal: Principal) throws -> ObjectType {
+        try Self.writer(principal, pending.key, "create")
+        return try types.objectType(pending, by: principal)
+    }
+
     /// Creates a record of `type` in the caller's transaction (`authorizeCreate` first), with its
     /// event and activity entry. Answers it as stored: its fields are serialized once, for the
     /// row, the event and the answer alike (`StoredRecord.record()` parses them again).

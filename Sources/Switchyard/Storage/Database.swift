@@ -95,7 +95,7 @@ public struct PostgresURL: Sendable, Equatable {
     public var password: String?
     public var database: String
     public var tls: TLSMode
-    /// Connections held per process (one per thread of the engine's pool).
+    /// Read threads per process (`pool_size`), each with a connection of its own.
     public var poolSize: Int
     /// Write transactions running at once (`write_lanes`), each on a connection of its own.
     public var writeLanes: Int
@@ -109,6 +109,7 @@ public struct PostgresURL: Sendable, Equatable {
     public var sslRootCert: String?
 
     /// Chosen by measurement (docs/operations.md, PostgreSQL): group commit over a few lanes.
+    public static let defaultPoolSize = 4
     public static let defaultWriteLanes = 4
     public static let defaultWriteBatch = 64
 
@@ -126,7 +127,7 @@ public struct PostgresURL: Sendable, Equatable {
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         self.database = path.isEmpty ? self.user : path
         var tls = TLSMode.disable
-        var poolSize = 16
+        var poolSize = PostgresURL.defaultPoolSize
         var searchPath: String?
         var sslRootCert: String?
         var writeLanes = PostgresURL.defaultWriteLanes

@@ -18,6 +18,8 @@ final class PostgresConnection: @unchecked Sendable {
     private var statements: [String: String] = [:]
     private var nextName = 0
     private var commands: [Command] = []
+    /// Whether statements were queued since the last sync.
+    private var unsynced = false
     private var needsReset = false
 
     /// An answer to come: filled in when the results before it have been read.
@@ -107,24 +109,44 @@ final class PostgresConnection: @unchecked Sendable {
             }
             return PQsendQueryParams(handle, sql, Int32(arguments.count), types, values, lengths, formats, 0)
         }
-        guard sent == 1, PQpipelineSync(handle) == 1 else {
+        guard sent == 1 else {
             slot.answer = .failure(brokenError())
             return slot
         }
         commands.append(.statement(slot))
+        unsynced = true
+        return slot
+    }
+
+    /// Ends the statements queued so far with a sync and sends them: PostgreSQL answers them in
+    /// one go (a statement that fails makes the rest of them fail too, as they would in the
+    /// transaction anyway). Waiting syncs first; a statement nobody waits for (a read's COMMIT)
+    /// needs `sync()` to leave.
+    func sync() {
+        guard unsynced else { return }
+        unsynced = false
+        guard PQpipelineSync(handle) == 1 else { return }
         commands.append(.sync)
         _ = PQflush(handle)
-        return slot
+    }
+
+    /// Writes out what is queued without a sync: PostgreSQL runs each statement as it arrives and
+    /// keeps the answers until the next sync, so a write sent is done (its row locked, its
+    /// transaction id taken) before the body goes on, at no wait.
+    func flush() {
+        _ = PQflush(handle)
     }
 
     /// Reads answers in order until `slot` has its own.
     func wait(_ slot: Slot) -> Result<PostgresAnswer, Error> {
+        if slot.answer == nil { sync() }
         while slot.answer == nil, !commands.isEmpty { readCommand() }
         return slot.answer ?? .failure(brokenError())
     }
 
     /// Reads every answer still to come (the COMMIT of the connection's last read).
     func settle() {
+        sync()
         while !commands.isEmpty { readCommand() }
     }
 

@@ -24,6 +24,7 @@ struct PostgresTx: SQLTx {
 
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
         sent.append(connection.send(PostgresPlaceholders.convert(sql), arguments))
+        connection.flush()
     }
 
     func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending {
@@ -106,13 +107,17 @@ enum PostgresRead {
 
     static func run<T>(on connection: PostgresConnection, _ body: (SQLTx) throws -> T) throws -> T {
         let tx = PostgresTx(connection: connection)
-        try tx.send(begin, [])
+        // Queued, not written yet: it leaves with the body's first statement, in one packet.
+        tx.sent.append(connection.send(begin, []))
         let result = Result { () throws -> T in
             let value = try body(tx)
             try tx.checkSent()
             return value
         }
+        // Its own sync: a failure left queued by the body cannot make PostgreSQL skip it.
+        connection.sync()
         connection.trailing = connection.send("COMMIT", [])
+        connection.sync()
         // A BEGIN that failed shows here when the body sent nothing else.
         try tx.checkSent()
         return try result.get()

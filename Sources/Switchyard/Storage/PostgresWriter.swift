@@ -86,6 +86,8 @@ final class PostgresWriter: Sendable {
                     if batch.count == 1 {
                         outcomes[0] = Self.run(batch[0], tx)
                         if outcomes[0] != nil {
+                            // After a sync, so a failure queued before it cannot skip the rollback.
+                            tx.connection.sync()
                             try tx.execute("ROLLBACK", [])
                             return
                         }
@@ -95,6 +97,7 @@ final class PostgresWriter: Sendable {
                             outcomes[index] = Self.run(unit, tx)
                             if let error = outcomes[index] {
                                 if Self.isConnectionLost(error) { throw error }
+                                tx.connection.sync()
                                 try tx.send("ROLLBACK TO SAVEPOINT unit", [])
                             }
                             try tx.send("RELEASE SAVEPOINT unit", [])
@@ -104,6 +107,7 @@ final class PostgresWriter: Sendable {
                     let tag = try tx.commit()
                     guard tag == "COMMIT" else { throw StorageError.unavailable("PostgreSQL rolled the transaction back (\(tag))") }
                 } catch {
+                    tx.connection.sync()
                     _ = try? tx.execute("ROLLBACK", [])
                     throw error
                 }

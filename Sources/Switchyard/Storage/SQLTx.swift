@@ -216,6 +216,9 @@ public struct SQLPending: Sendable {
 
     public func rows() throws -> [SQLRow] { try answer() }
     public func one() throws -> SQLRow? { try answer().first }
+
+    /// The first row, read as a store reads it.
+    public func one<T>(_ parse: (SQLRow) throws -> T) throws -> T? { try answer().first.map(parse) }
 }
 
 // Closures rather than key paths in these maps: a key path through an existential is built at run
