@@ -20,7 +20,8 @@ let logger = Logger(label: "bench")
 let arguments = Array(CommandLine.arguments.dropFirst())
 let writers = 64
 
-/// One unit: a row and its event, as a record change writes them.
+/// One unit: a row and its event, as a record change writes them (sent without waiting for the
+/// answers, as the record and event stores do).
 let schema = [
     "CREATE TABLE IF NOT EXISTS bench_items (id TEXT PRIMARY KEY, name TEXT NOT NULL, n BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS bench_events (id TEXT PRIMARY KEY, item_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL)",
@@ -28,8 +29,8 @@ let schema = [
 
 @Sendable func writeUnit(_ tx: SQLTx, _ n: Int) throws {
     let id = ID.make("rec")
-    try tx.execute("INSERT INTO bench_items (id, name, n) VALUES (?, ?, ?)", id, "item \(n)", n)
-    try tx.execute(
+    try tx.send("INSERT INTO bench_items (id, name, n) VALUES (?, ?, ?)", id, "item \(n)", n)
+    try tx.send(
         "INSERT INTO bench_events (id, item_id, kind, payload) VALUES (?, ?, ?, ?)",
         ID.make("evt"),
         id,

@@ -37,6 +37,16 @@ struct PostgresTx: SQLTx {
     /// it commits, so a failed `send` never commits silently.
     func checkSent() throws { try sent.check(connection) }
 
+    /// The first failure of a statement sent without waiting, or nil.
+    func sentFailure() -> Error? {
+        do {
+            try sent.check(connection)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     /// Runs a statement and returns PostgreSQL's command tag (`COMMIT`, or `ROLLBACK` for a
     /// transaction that had failed).
     func commandTag(_ sql: String) throws -> String {

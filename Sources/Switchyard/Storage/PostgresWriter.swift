@@ -9,9 +9,11 @@ import NIOPosix
 /// takes every unit waiting (up to `maximumBatch`) when it starts a transaction. With
 /// `maximumBatch` 1 every unit is a transaction of its own.
 ///
-/// A unit that throws rolls back its savepoint only. One that PostgreSQL picked as a deadlock's
-/// victim (a batch holds its units' locks until it commits, so two lanes can wait on each other
-/// where single units would not) runs again, alone, once its batch committed.
+/// A unit that throws rolls back its savepoint only. What units send without waiting is checked
+/// once per batch, before COMMIT: if any of it failed, the batch is rolled back and each unit runs
+/// again alone, so one unit's failure never costs the others theirs. A unit PostgreSQL picked as a
+/// deadlock's victim (a batch holds its units' locks until it commits, so two lanes can wait on
+/// each other where single units would not) also runs again, alone, once its batch committed.
 final class PostgresWriter: Sendable {
     private struct State {
         var pending: [WriteUnit] = []
@@ -75,52 +77,49 @@ final class PostgresWriter: Sendable {
         }
     }
 
-    /// Runs and commits one batch; returns the deadlock victims to run again.
+    /// Runs and commits one batch; returns the units to run again, alone.
     private func commit(_ batch: [WriteUnit]) -> [WriteUnit] {
+        if batch.count == 1 {
+            commitAlone(batch[0])
+            return []
+        }
         var outcomes = [Error?](repeating: nil, count: batch.count)
+        var again: [WriteUnit] = []
         do {
-            try connections.withConnection { connection in
+            let together = try connections.withConnection { connection -> Bool in
                 let tx = PostgresTx(connection: connection)
                 try tx.send("BEGIN", [])
-                do {
-                    if batch.count == 1 {
-                        outcomes[0] = Self.run(batch[0], tx)
-                        if outcomes[0] != nil {
-                            // After a sync, so a failure queued before it cannot skip the rollback.
-                            tx.connection.sync()
-                            try tx.execute("ROLLBACK", [])
-                            return
-                        }
-                    } else {
-                        for (index, unit) in batch.enumerated() {
-                            try tx.send("SAVEPOINT unit", [])
-                            outcomes[index] = Self.run(unit, tx)
-                            if let error = outcomes[index] {
-                                if Self.isConnectionLost(error) { throw error }
-                                tx.connection.sync()
-                                try tx.send("ROLLBACK TO SAVEPOINT unit", [])
-                            }
-                            try tx.send("RELEASE SAVEPOINT unit", [])
-                        }
+                // No wait per unit: what a unit sends is checked once, before COMMIT. When any of
+                // it failed, PostgreSQL skipped what followed, so the batch is rolled back and
+                // each unit runs again alone, where its failure is its own.
+                for (index, unit) in batch.enumerated() {
+                    try tx.send("SAVEPOINT unit", [])
+                    do {
+                        try unit.run(tx)
+                    } catch {
+                        if Self.isConnectionLost(error) { throw error }
+                        outcomes[index] = error
+                        // After a sync: a statement that failed above must not make PostgreSQL
+                        // skip the rollback of the unit's savepoint.
+                        tx.connection.sync()
+                        try tx.send("ROLLBACK TO SAVEPOINT unit", [])
                     }
-                    // A transaction that failed on the way answers COMMIT with ROLLBACK, no error.
-                    let tag = try tx.commit()
-                    guard tag == "COMMIT" else { throw StorageError.unavailable("PostgreSQL rolled the transaction back (\(tag))") }
-                } catch {
-                    tx.connection.sync()
-                    _ = try? tx.execute("ROLLBACK", [])
-                    throw error
+                    try tx.send("RELEASE SAVEPOINT unit", [])
                 }
+                if tx.sentFailure() == nil, try tx.commandTag("COMMIT") == "COMMIT" { return true }
+                tx.connection.sync()
+                _ = try? tx.execute("ROLLBACK", [])
+                return false
             }
+            if !together { return batch }
         } catch {
             connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
             for unit in batch { unit.finish(error) }
             return []
         }
-        var again: [WriteUnit] = []
         for (index, unit) in batch.enumerated() {
-            // Alone, a victim gets its error, as it did before batching.
-            if batch.count > 1, let error = outcomes[index], PostgresEngineError.isDeadlock(error) {
+            // A deadlock's victim runs again alone (it gets its error only if that fails too).
+            if let error = outcomes[index], PostgresEngineError.isDeadlock(error) {
                 again.append(unit)
             } else {
                 unit.finish(outcomes[index])
@@ -129,16 +128,31 @@ final class PostgresWriter: Sendable {
         return again
     }
 
-    /// A unit's own failure, or nil; what it sent without waiting is checked here, inside its
-    /// savepoint, so its failure is its own.
-    private static func run(_ unit: WriteUnit, _ tx: PostgresTx) -> Error? {
+    /// One unit in a transaction of its own; what it sent is checked before COMMIT.
+    private func commitAlone(_ unit: WriteUnit) {
+        var outcome: Error?
         do {
-            try unit.run(tx)
-            try tx.checkSent()
-            return nil
+            try connections.withConnection { connection in
+                let tx = PostgresTx(connection: connection)
+                try tx.send("BEGIN", [])
+                do {
+                    try unit.run(tx)
+                    try tx.checkSent()
+                    // A transaction that failed on the way answers COMMIT with ROLLBACK, no error.
+                    let tag = try tx.commit()
+                    guard tag == "COMMIT" else { throw StorageError.unavailable("PostgreSQL rolled the transaction back (\(tag))") }
+                } catch {
+                    outcome = error
+                    tx.connection.sync()
+                    _ = try? tx.execute("ROLLBACK", [])
+                    if Self.isConnectionLost(error) { throw error }
+                }
+            }
         } catch {
-            return error
+            connections.logger.error("postgres write failed", metadata: ["error": "\(error)"])
+            outcome = error
         }
+        unit.finish(outcome)
     }
 
     private static func isConnectionLost(_ error: Error) -> Bool {
