@@ -121,6 +121,22 @@ struct StoragePipelineTests {
         }
     }
 
+    @Test("a table changed under a prepared SELECT * fails that read once at most; the next one sees the new column")
+    func preparedStatementsAfterSchemaChange() async throws {
+        try await TestDatabase.with(poolSize: 1) { database in
+            try await StorageTests.makeTables(database)
+            try await database.write { tx in try tx.execute("INSERT INTO items (id, name, n) VALUES ('a', 'x', 1)") }
+            _ = try await database.read { tx in try tx.query("SELECT * FROM items") }
+            // On another connection (a write lane), as another process's migration would.
+            try await database.write { tx in try tx.execute("ALTER TABLE items ADD COLUMN note TEXT") }
+            var columns: [String] = []
+            for _ in 0..<2 where columns.isEmpty {
+                columns = (try? await database.read { tx in try tx.query("SELECT * FROM items") })?.first?.columns ?? []
+            }
+            #expect(columns.contains("note"))
+        }
+    }
+
     @Test("write_lanes and write_batch are read from the PostgreSQL URL, and bad values refused with a reason")
     func writeParameters() throws {
         guard case .postgres(let defaults) = try DatabaseURL(parsing: "postgres://h/db") else {

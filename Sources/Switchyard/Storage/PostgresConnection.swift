@@ -179,6 +179,10 @@ final class PostgresConnection: @unchecked Sendable {
                 if answer == nil { answer = Self.answer(result) }
                 PQclear(result)
             }
+            // "cached plan must not change result type": another process changed a table under a
+            // prepared `SELECT *` (a rolling upgrade's migration). This statement fails; the next
+            // transaction prepares everything afresh.
+            if case .failure(let error as PostgresError)? = answer, error.sqlState == "0A000" { needsReset = true }
             if slot.answer == nil { slot.answer = answer ?? .failure(brokenError()) }
         case .sync:
             if let result = PQgetResult(handle) {

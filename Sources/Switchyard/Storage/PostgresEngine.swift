@@ -124,7 +124,7 @@ enum PostgresTLS {
         }
 
         private var verified: [(String, String)] {
-            [("sslmode", "verify-full"), ("sslrootcert", caFile ?? PostgresTLS.systemRoots)]
+            [("sslmode", "verify-full"), ("sslrootcert", caFile ?? PostgresTLS.systemRoots), ("ssl_min_protocol_version", "TLSv1.2")]
         }
 
         private func connect(_ parameters: [(String, String)]) throws -> PostgresConnection {

@@ -60,14 +60,19 @@ final class SQLiteConnection: @unchecked Sendable {
         let statement = try prepare(sql)
         defer { sqlite3_reset(statement) }
         try bind(statement, arguments, sql: sql)
-        let count = sqlite3_column_count(statement)
+        var count: Int32 = 0
         var columns: [String]?
         var rows: [SQLRow] = []
         while true {
             let code = sqlite3_step(statement)
             if code == SQLITE_DONE { return rows }
             guard code == SQLITE_ROW else { throw error(code, sql: sql) }
-            if columns == nil { columns = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) } }
+            // Counted after the first step: a cached statement of a table changed since is
+            // prepared again inside it, with the table's columns of now.
+            if columns == nil {
+                count = sqlite3_column_count(statement)
+                columns = (0..<count).map { String(cString: sqlite3_column_name(statement, $0)) }
+            }
             var values: [SQLValue] = []
             values.reserveCapacity(Int(count))
             for index in 0..<count { values.append(Self.value(statement, index)) }
