@@ -176,6 +176,15 @@ def _with_path(url, user, database):
     return urllib.parse.urlunsplit((parts.scheme, f"{user}@{netloc}", "/" + database, parts.query, ""))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request):
+    """Runs a test on each engine: None (each server makes its own SQLite file), then a fresh
+    PostgreSQL database (skipped without one)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_database_url")
+    return None
+
+
 @pytest.fixture
 def pg_database_url():
     """The URL of a fresh PostgreSQL database, dropped at teardown; skips without PostgreSQL."""

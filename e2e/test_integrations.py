@@ -33,13 +33,6 @@ ARGS = ["--allowed-target-networks", "127.0.0.0/8,::1/128"]
 REFRESH_WAIT = 45  # a refresher poll (15 s) after a 20 s token's half life, and slack
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request):
-    if request.param == "postgres":
-        return request.getfixturevalue("pg_database_url")
-    return None
-
-
 @pytest.fixture
 def provider():
     p = OAuthProvider(auth_methods=("client_secret_post", "client_secret_basic")).start()

@@ -13,7 +13,6 @@ import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import requests
 
 from conftest import SMTPSink, free_port
@@ -167,14 +166,6 @@ def test_mail_body_with_dot_line_and_non_ascii_arrives_intact(make_server, smtp_
 
 
 # --- outage and restart ---------------------------------------------------------------------------
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request):
-    """None (each server gets its own SQLite file) or a fresh PostgreSQL database."""
-    if request.param == "postgres":
-        return request.getfixturevalue("pg_database_url")
-    return None
-
 
 def test_mail_survives_smtp_outage_and_server_restart(make_server, database_url):
     smtp_port = free_port()  # nothing listens here until the sink starts below

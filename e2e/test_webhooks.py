@@ -27,14 +27,6 @@ WORK_ORDER = {"key": "work_order", "name": "Work order", "fields": [
 ]}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request):
-    """None (the server makes its own SQLite file) or a fresh PostgreSQL database."""
-    if request.param == "postgres":
-        return request.getfixturevalue("pg_database_url")
-    return None
-
-
 @pytest.fixture
 def receiver():
     r = Receiver().start()

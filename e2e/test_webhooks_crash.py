@@ -12,16 +12,7 @@ import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from webhook_support import WEBHOOK_ARGS, API, Receiver, metric_sum, missing_summary, start_owner, wait_until
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request):
-    if request.param == "postgres":
-        return request.getfixturevalue("pg_database_url")
-    return None
 
 
 def test_serve_killed_mid_delivery_delivers_every_event_after_restart(make_server, database_url):

@@ -74,8 +74,8 @@ final class PostgresConnection: @unchecked Sendable {
     /// The COMMIT of the last read, not waited for (`PostgresRead`).
     var trailing: Slot?
 
-    /// Whether that COMMIT failed (read it with `settle()` first).
-    var trailingFailed: Bool {
+    /// Whether that COMMIT failed (read it with `settle()` first); forgets it.
+    func lastCommitFailed() -> Bool {
         defer { trailing = nil }
         if case .failure? = trailing?.answer { return true }
         return false

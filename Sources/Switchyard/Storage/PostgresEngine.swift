@@ -19,7 +19,7 @@ final class PostgresEngine: DatabaseEngine {
         let parameters = try PostgresTLS.parameters(for: config)
         threads = NIOThreadPool(numberOfThreads: config.poolSize)
         threads.start()
-        connections = PostgresConnectionPool(config: config, parameters: parameters, logger: logger)
+        connections = PostgresConnectionPool(parameters: parameters, logger: logger)
         writer = PostgresWriter(connections: connections, lanes: config.writeLanes, maximumBatch: config.writeBatch)
         // Fail at start, with the reason, rather than on the first request.
         do {
@@ -58,7 +58,7 @@ final class PostgresConnectionPool: Sendable {
     private let parameters: PostgresTLS.Parameters
     private let idle = NIOLockedValueBox<[PostgresConnection]>([])
 
-    init(config url: PostgresURL, parameters: PostgresTLS.Parameters, logger: Logger) {
+    init(parameters: PostgresTLS.Parameters, logger: Logger) {
         self.logger = logger
         self.parameters = parameters
     }
@@ -73,7 +73,7 @@ final class PostgresConnectionPool: Sendable {
         while let connection = idle.withLockedValue({ $0.popLast() }) {
             // The last read's COMMIT, read now; a connection whose COMMIT failed is not reused.
             connection.settle()
-            if connection.isBroken || connection.trailingFailed { continue }
+            if connection.isBroken || connection.lastCommitFailed() { continue }
             connection.resetIfNeeded()
             return connection
         }
