@@ -151,6 +151,9 @@ struct EventTests {
             let first = Task {
                 try await app.database.write { tx in
                     try events.append(tx, workspaceID: workspace, type: "order.first", data: .null, actor: .system("test"))
+                    // A statement sent leaves with the body's next wait (or once its unit ends): this
+                    // one makes T1 take its transaction id, and its event's position, before T2.
+                    _ = try tx.query("SELECT 1 AS one", [])
                     release.wait()
                 }
             }

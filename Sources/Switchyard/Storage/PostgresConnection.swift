@@ -131,8 +131,10 @@ final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Writes out what is queued without a sync: PostgreSQL runs each statement as it arrives and
-    /// keeps the answers until the next sync, so a write sent is done (its row locked, its
-    /// transaction id taken) before the body goes on, at no wait.
+    /// keeps the answers until the next sync. The group-commit writer flushes after each unit, so
+    /// PostgreSQL works on one unit while the next runs here, and a unit's statements leave in one
+    /// packet: a flush per statement woke the backend once per statement, which cost it about a
+    /// tenth of its CPU on record creates.
     func flush() {
         _ = PQflush(handle)
     }

@@ -22,9 +22,11 @@ struct PostgresTx: SQLTx {
         try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).rows
     }
 
+    /// Queues the statement: it leaves with the next wait, or when the writer flushes after each
+    /// unit, so a unit's statements reach PostgreSQL in one packet rather than one each (every
+    /// packet wakes the backend and costs a send on our side).
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
         sent.append(connection.send(PostgresPlaceholders.convert(sql), arguments))
-        connection.flush()
     }
 
     func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending {

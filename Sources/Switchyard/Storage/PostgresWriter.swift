@@ -105,6 +105,8 @@ final class PostgresWriter: Sendable {
                         try tx.send("ROLLBACK TO SAVEPOINT unit", [])
                     }
                     try tx.send("RELEASE SAVEPOINT unit", [])
+                    // PostgreSQL starts on this unit while the next one runs here.
+                    tx.connection.flush()
                 }
                 if tx.sentFailure() == nil, try tx.commandTag("COMMIT") == "COMMIT" { return true }
                 tx.connection.sync()

@@ -194,8 +194,8 @@ public protocol SQLTx {
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
     /// Runs a statement whose answer the body does not need (an insert of an event or an activity
-    /// entry). PostgreSQL sends it without waiting: statements sent in a row, and the next one
-    /// waited for, share one round trip. Its failure is thrown by the next waited statement, or
+    /// entry). PostgreSQL queues it without waiting: statements sent in a row, and the next one
+    /// waited for, share one round trip and one packet. Its failure is thrown by the next waited statement, or
     /// fails the transaction at its end, so it must not be one whose error the body catches.
     /// SQLite runs it at once.
     func send(_ sql: String, _ arguments: [SQLValue]) throws

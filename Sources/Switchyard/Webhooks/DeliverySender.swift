@@ -162,6 +162,9 @@ struct DeliverySender: Sendable {
         let status: Delivery.Status = cancelled ? .cancelled : attempt.succeeded ? .succeeded : (next == nil ? .failed : .pending)
         let target = job.target
         try await database.write { tx in
+            if status == .succeeded, !target.fifo {
+                return try DeliveryStore.recordSuccess(tx, attempt, deliveryID: job.delivery.id, now: now)
+            }
             if target.fifo { try EndpointStore.lock(tx, id: target.id) }
             guard
                 try DeliveryStore.record(

@@ -155,6 +155,29 @@ struct WebhookDeliveryTests {
         }
     }
 
+    @Test("a success ends the failure streak: failing, failing, a success, failing, failing leaves the endpoint active")
+    func successEndsStreak() async throws {
+        try await TestApp.runWithWebhooks(schedule: [0]) { app in
+            let receiver = try await LoopbackReceiver.start(.status(500, body: "boom"))
+            defer { receiver.stopLater() }
+            let (id, _) = try await app.createEndpoint(#"{"url": "\#(receiver.url())", "subscriptions": [{"events": ["*"]}]}"#)
+            for (n, behaviour) in [
+                LoopbackReceiver.Behaviour.status(500, body: "boom"), .status(500, body: "boom"), .noContent, .status(500, body: "boom"),
+                .status(500, body: "boom"),
+            ].enumerated() {
+                receiver.behaviour = behaviour
+                try await app.request(.post, "\(app.workspacePath)/events", token: app.ownerToken, json: #"{"type": "invoice.paid"}"#)
+                try await app.deliver(until: receiver, has: n + 1)
+            }
+            let endpoint = try await app.request(.get, "\(app.webhooksPath)/\(id)", token: app.ownerToken)
+            #expect(endpoint["status"] as? String == "active", "two exhausted in a row since the success; three disable")
+            #expect(try await app.deliveries(id, "?status=succeeded").count == 1)
+            let succeeded = try #require(try await app.deliveries(id, "?status=succeeded").first?["id"] as? String)
+            let attempts = try await app.request(.get, "\(app.webhooksPath)/\(id)/deliveries/\(succeeded)/attempts", token: app.ownerToken)
+            #expect((attempts["data"] as? [[String: Any]])?.first?["response_status"] as? Int == 204)
+        }
+    }
+
     @Test("FIFO: one at a time in log order, the next after the previous succeeded or was exhausted")
     func fifo() async throws {
         try await TestApp.runWithWebhooks(schedule: [0, 10]) { app in
