@@ -87,6 +87,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
             return loop.makeFailedFuture(error)
         }
         let worker = ScriptWorkerProcess(pid: spawned.pid, eventLoop: loop, memoryLimit: settings.memoryLimitMB << 20, pool: pool)
+        pool.processBegan()
         worker.watchExit()
         return NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
@@ -248,6 +249,7 @@ final class ScriptWorkerProcess: @unchecked Sendable {
     private func finish() {
         guard !dead, let status = exitStatus else { return }
         dead = true
+        defer { pool?.processEnded() }
         let signal = status & 0x7F
         let reason: String
         switch killed {

@@ -121,6 +121,29 @@ import Testing
         }
     }
 
+    @Test func shutdownAnswersRunningRunsAndReapsEveryWorker() async throws {
+        let pool = ScriptPool(
+            settings: ScriptPoolSettings(workers: 2, executable: ScriptTesting.workerExecutable, timeLimit: 30),
+            logger: ScriptTesting.logger
+        )
+        let runs = (0..<2).map { _ in
+            Task { await pool.run(ScriptTesting.request("export function run() { while (true) {} }", timeLimit: 30), host: EchoHost()) }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while pool.liveWorkers < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(300))
+        let pids = pool.workerPIDs
+        #expect(pids.count == 2)
+        await pool.shutdown()
+        for run in runs {
+            let outcome = await run.value
+            #expect(outcome.status == .crashed)
+            #expect(outcome.failure?.message == "the server is stopping", "\(outcome.described)")
+        }
+        // Reaped, not only killed: the pid names no process any more.
+        for pid in pids { #expect(kill(pid, 0) == -1 && errno == ESRCH, "worker \(pid) is still there") }
+    }
+
     @Test func theServersLimitCapsTheRequests() async throws {
         try await ScriptTesting.withPool(workers: 1, timeLimit: 0.5) { pool in
             let outcome = await pool.run(
