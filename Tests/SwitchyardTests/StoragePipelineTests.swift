@@ -121,6 +121,23 @@ struct StoragePipelineTests {
         }
     }
 
+    @Test("a read's COMMIT, queued to leave with its connection's next statements, is sent soon when none come")
+    func queuedCommitLeavesWhenIdle() async throws {
+        guard let base = TestDatabase.postgresURL else { return }
+        try await TestDatabase.with { database in
+            let pid = try await database.read { tx in try #require(try tx.queryOne("SELECT pg_backend_pid() AS pid")).int("pid") }
+            // A connection of the test's own: one of the pool's would carry the COMMIT along.
+            let observer = PostgresTx(connection: try PostgresTLS.parameters(for: PostgresURL(parsing: base)).open())
+            let deadline = ContinuousClock.now + .seconds(2)
+            var state: String?
+            repeat {
+                try await Task.sleep(for: .milliseconds(20))
+                state = try observer.queryOne("SELECT state FROM pg_stat_activity WHERE pid = ?", pid)?.string("state")
+            } while state != "idle" && ContinuousClock.now < deadline
+            #expect(state == "idle", "the read's transaction stays open: its snapshot would hold vacuum back")
+        }
+    }
+
     @Test("a table changed under a prepared SELECT * fails that read once at most; the next one sees the new column")
     func preparedStatementsAfterSchemaChange() async throws {
         try await TestDatabase.with(poolSize: 1) { database in

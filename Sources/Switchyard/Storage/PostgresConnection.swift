@@ -74,6 +74,13 @@ final class PostgresConnection: @unchecked Sendable {
     /// The COMMIT of the last read, not waited for (`PostgresRead`).
     var trailing: Slot?
 
+    /// Whether statements wait in libpq's buffer for a sync (a read's COMMIT, queued to leave with
+    /// the connection's next statements).
+    var hasQueuedStatements: Bool { unsynced }
+
+    /// Set when the connection must not be used again (the pool drops it).
+    var discarded = false
+
     /// Whether that COMMIT failed (read it with `settle()` first); forgets it.
     func lastCommitFailed() -> Bool {
         defer { trailing = nil }

@@ -57,10 +57,38 @@ final class PostgresConnectionPool: Sendable {
     let logger: Logger
     private let parameters: PostgresTLS.Parameters
     private let idle = NIOLockedValueBox<[PostgresConnection]>([])
+    private let closed = NIOLockedValueBox(false)
+
+    /// How long a read's queued COMMIT (`PostgresRead`) waits for its connection's next statements
+    /// before it is sent alone: under load the next read comes within microseconds; an idle
+    /// connection does not hold its snapshot (and vacuum's horizon) for longer than this.
+    static let commitDelay = Duration.milliseconds(10)
 
     init(parameters: PostgresTLS.Parameters, logger: Logger) {
         self.logger = logger
         self.parameters = parameters
+        Task.detached { [weak self] in
+            while true {
+                try? await Task.sleep(for: Self.commitDelay)
+                guard let pool = self, !pool.closed.withLockedValue({ $0 }) else { return }
+                pool.sendQueuedCommits()
+            }
+        }
+    }
+
+    /// Sends what idle connections still queue (a read's COMMIT); the answer is read when the
+    /// connection is next taken.
+    private func sendQueuedCommits() {
+        let queued = idle.withLockedValue { idle -> [PostgresConnection] in
+            // Read under the lock: an idle connection is no thread's.
+            let queued = idle.filter(\.hasQueuedStatements)
+            if !queued.isEmpty { idle.removeAll(where: \.hasQueuedStatements) }
+            return queued
+        }
+        for connection in queued {
+            connection.sync()
+            give(connection)
+        }
     }
 
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
@@ -71,9 +99,12 @@ final class PostgresConnectionPool: Sendable {
 
     private func take() throws -> PostgresConnection {
         while let connection = idle.withLockedValue({ $0.popLast() }) {
-            // The last read's COMMIT, read now; a connection whose COMMIT failed is not reused.
-            connection.settle()
-            if connection.isBroken || connection.lastCommitFailed() { continue }
+            // A read's COMMIT still queued leaves with this body's first statements. One already
+            // sent is read now; a connection whose COMMIT failed is not reused.
+            if !connection.hasQueuedStatements {
+                connection.settle()
+                if connection.isBroken || connection.lastCommitFailed() { continue }
+            }
             connection.resetIfNeeded()
             return connection
         }
@@ -82,12 +113,25 @@ final class PostgresConnectionPool: Sendable {
 
     private func give(_ connection: PostgresConnection) {
         // A broken connection is dropped; the next body opens a new one.
-        guard !connection.isBroken else { return }
-        idle.withLockedValue { $0.append(connection) }
+        guard !connection.isBroken, !connection.discarded else { return }
+        let kept = idle.withLockedValue { idle in
+            guard !closed.withLockedValue({ $0 }) else { return false }
+            idle.append(connection)
+            return true
+        }
+        // Given back after closeAll: dropped, its queued COMMIT sent and answered first.
+        if !kept { connection.settle() }
     }
 
     func closeAll() {
-        idle.withLockedValue { $0.removeAll() }
+        closed.withLockedValue { $0 = true }
+        let connections = idle.withLockedValue { idle in
+            defer { idle.removeAll() }
+            return idle
+        }
+        // A queued COMMIT is sent before the connection closes (PostgreSQL would roll it back,
+        // which for a read is the same, but the server's log would call it an unexpected EOF).
+        for connection in connections where connection.hasQueuedStatements { connection.settle() }
     }
 }
 

@@ -110,27 +110,34 @@ enum PostgresEngineError {
 }
 
 /// How a read body gets its snapshot cheaply. `BEGIN` is queued, not waited for: it shares the
-/// round trip of the body's first statement. `COMMIT` is not waited for either (a read-only
-/// transaction has nothing to lose): its answer is read when the connection is next used, and a
-/// connection whose `COMMIT` failed is closed then, never reused inside an old snapshot. Measured in
+/// round trip of the body's first statement. `COMMIT` is neither waited for nor sent: it is queued
+/// and leaves with the connection's next statements (the next body's `BEGIN` and first query, in
+/// one packet), or after at most `PostgresConnectionPool.commitDelay` when none come. A read-only
+/// transaction has nothing to lose; a connection whose `COMMIT` failed is dropped, never reused
+/// inside an old snapshot. Sending the `COMMIT` on its own cost every read a second packet, a
+/// second wake-up of the backend and a send of about 18 µs on our side. Measured in
 /// docs/operations.md (Read snapshots).
 enum PostgresRead {
     static let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     static func run<T>(on connection: PostgresConnection, _ body: (SQLTx) throws -> T) throws -> T {
         let tx = PostgresTx(connection: connection)
-        // Queued, not written yet: it leaves with the body's first statement, in one packet.
+        // Queued, not written yet: it leaves with the body's first statement, in one packet (behind
+        // the last read's COMMIT, when that is still queued).
         tx.sent.append(connection.send(begin, []))
         let result = Result { () throws -> T in
             let value = try body(tx)
             try tx.checkSent()
             return value
         }
-        // Its own sync: a failure left queued by the body cannot make PostgreSQL skip it.
+        // The last read's COMMIT was answered with this body's statements: if it failed, so did they
+        // (PostgreSQL skipped them), and the connection is not trusted again.
+        if connection.lastCommitFailed() { connection.discarded = true }
+        // Its own sync: a failure left queued by the body cannot make PostgreSQL skip the COMMIT.
         connection.sync()
         connection.trailing = connection.send("COMMIT", [])
-        connection.sync()
-        // A BEGIN that failed shows here when the body sent nothing else.
+        // A BEGIN that failed shows here when the body sent nothing else (this waits, and so sends
+        // the COMMIT at once).
         try tx.checkSent()
         return try result.get()
     }

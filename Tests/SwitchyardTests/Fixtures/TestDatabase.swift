@@ -44,8 +44,7 @@ enum TestDatabase {
         if let base = postgresURL {
             let schema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
             let admin = try await Database.open(try DatabaseURL(parsing: base + (base.contains("?") ? "&" : "?") + "pool_size=1"), logger: logger)
-            // Closed on every path: postgres-nio asserts (and takes the whole test run down) when
-            // a connection is dropped unclosed.
+            // Closed on every path, so no test leaves its connections (and their threads) behind.
             do {
                 try await admin.write { tx in try tx.execute("CREATE SCHEMA \(schema)") }
             } catch {
