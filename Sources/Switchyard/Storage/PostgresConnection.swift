@@ -78,6 +78,9 @@ final class PostgresConnection: @unchecked Sendable {
     /// the connection's next statements).
     var hasQueuedStatements: Bool { unsynced }
 
+    /// When the last read queued its COMMIT.
+    var trailingQueuedAt: ContinuousClock.Instant?
+
     /// Set when the connection must not be used again (the pool drops it).
     var discarded = false
 

@@ -60,8 +60,9 @@ final class PostgresConnectionPool: Sendable {
     private let closed = NIOLockedValueBox(false)
 
     /// How long a read's queued COMMIT (`PostgresRead`) waits for its connection's next statements
-    /// before it is sent alone: under load the next read comes within microseconds; an idle
-    /// connection does not hold its snapshot (and vacuum's horizon) for longer than this.
+    /// before it is sent alone (checked as often, so at most twice this): under load the next read
+    /// comes within microseconds; an idle connection holds its snapshot (and vacuum's horizon) no
+    /// longer.
     static let commitDelay = Duration.milliseconds(10)
 
     init(parameters: PostgresTLS.Parameters, logger: Logger) {
@@ -76,18 +77,15 @@ final class PostgresConnectionPool: Sendable {
         }
     }
 
-    /// Sends what idle connections still queue (a read's COMMIT); the answer is read when the
-    /// connection is next taken.
+    /// Sends the COMMIT an idle connection has queued for `commitDelay`; its answer is read when
+    /// the connection is next taken. Under the lock, not with the connections taken out: a body
+    /// finding none idle meanwhile would open one more than `pool_size + write_lanes`.
     private func sendQueuedCommits() {
-        let queued = idle.withLockedValue { idle -> [PostgresConnection] in
-            // Read under the lock: an idle connection is no thread's.
-            let queued = idle.filter(\.hasQueuedStatements)
-            if !queued.isEmpty { idle.removeAll(where: \.hasQueuedStatements) }
-            return queued
-        }
-        for connection in queued {
-            connection.sync()
-            give(connection)
+        let due = ContinuousClock.now - Self.commitDelay
+        idle.withLockedValue { idle in
+            for connection in idle where connection.hasQueuedStatements && connection.trailingQueuedAt.map({ $0 <= due }) ?? true {
+                connection.sync()
+            }
         }
     }
 

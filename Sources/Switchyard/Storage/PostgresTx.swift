@@ -112,7 +112,7 @@ enum PostgresEngineError {
 /// How a read body gets its snapshot cheaply. `BEGIN` is queued, not waited for: it shares the
 /// round trip of the body's first statement. `COMMIT` is neither waited for nor sent: it is queued
 /// and leaves with the connection's next statements (the next body's `BEGIN` and first query, in
-/// one packet), or after at most `PostgresConnectionPool.commitDelay` when none come. A read-only
+/// one packet), or after `PostgresConnectionPool.commitDelay` when none come. A read-only
 /// transaction has nothing to lose; a connection whose `COMMIT` failed is dropped, never reused
 /// inside an old snapshot. Sending the `COMMIT` on its own cost every read a second packet, a
 /// second wake-up of the backend and a send of about 18 µs on our side. Measured in
@@ -136,6 +136,7 @@ enum PostgresRead {
         // Its own sync: a failure left queued by the body cannot make PostgreSQL skip the COMMIT.
         connection.sync()
         connection.trailing = connection.send("COMMIT", [])
+        connection.trailingQueuedAt = .now
         // A BEGIN that failed shows here when the body sent nothing else (this waits, and so sends
         // the COMMIT at once).
         try tx.checkSent()

@@ -195,9 +195,9 @@ public protocol SQLTx {
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
     /// Runs a statement whose answer the body does not need (an insert of an event or an activity
     /// entry). PostgreSQL queues it without waiting: statements sent in a row, and the next one
-    /// waited for, share one round trip and one packet. Its failure is thrown by the next waited statement, or
-    /// fails the transaction at its end, so it must not be one whose error the body catches.
-    /// SQLite runs it at once.
+    /// waited for, share one round trip and one packet. Its failure is thrown by the next waited
+    /// statement, or fails the transaction at its end, so it must not be one whose error the body
+    /// catches. SQLite runs it at once.
     func send(_ sql: String, _ arguments: [SQLValue]) throws
     /// Sends a query now and reads its rows later, so it shares a round trip with the statements
     /// run before its rows are read (a hot read sends its record's query before the caller's
