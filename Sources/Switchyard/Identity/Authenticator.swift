@@ -171,11 +171,8 @@ public final class Authenticator: Sendable {
         prefetch: @escaping @Sendable (SQLTx) -> P,
         _ body: @escaping @Sendable (SQLTx, Principal, P) throws -> T
     ) async throws -> T {
-        var admitted = false
-        while true {
-            let now = clock.now
-            let leased = admitted
-            let (authentication, gate, result) = try await database.read { [self] tx -> (Authentication, RateGate, Result<T, Error>?) in
+        try await gated(caller) { [self] now, leased in
+            try await database.read { [self] tx -> (Authentication, RateGate, Result<T, Error>?) in
                 let fetched = prefetch(tx)
                 let authentication = try authenticate(tx, caller.credentials, now: now)
                 guard case .principal(let principal, _) = authentication else { return (authentication, .pass, nil) }
@@ -187,12 +184,7 @@ public final class Authenticator: Sendable {
                     return (authentication, .pass, .failure(error))
                 }
             }
-            if try await passGate(gate, authentication, caller, admitted: &admitted) { continue }
-            try await settle(authentication, caller: caller)
-            _ = try authentication.require()
-            guard let result else { throw APIError.unauthenticated(Authentication.signInHint) }
-            return try result.get()
-        }
+        }.get()
     }
 
     /// Authenticates and runs `body` in one write transaction, noting the credential's use in it; a
@@ -208,11 +200,8 @@ public final class Authenticator: Sendable {
         prefetch: @escaping @Sendable (SQLTx) -> P,
         _ body: @escaping @Sendable (SQLTx, Principal, P) throws -> T
     ) async throws -> T {
-        var admitted = false
-        while true {
-            let now = clock.now
-            let leased = admitted
-            let (authentication, gate, result) = try await database.write { [self] tx -> (Authentication, RateGate, T?) in
+        try await gated(caller) { [self] now, leased in
+            try await database.write { [self] tx -> (Authentication, RateGate, T?) in
                 let fetched = prefetch(tx)
                 let authentication = try authenticate(tx, caller.credentials, now: now)
                 guard case .principal(let principal, let noteUse) = authentication else { return (authentication, .pass, nil) }
@@ -221,6 +210,18 @@ public final class Authenticator: Sendable {
                 try noteUse?(tx, now)
                 return (.principal(principal, noteUse: nil), .pass, try body(tx, principal, fetched))
             }
+        }
+    }
+
+    /// What `read` and `write` share around their transaction: the rate gate (an attempt again
+    /// once a lease came back), the refusal recorded, and the caller's 401.
+    private func gated<R>(
+        _ caller: Caller,
+        _ attempt: (_ now: Date, _ leased: Bool) async throws -> (Authentication, RateGate, R?)
+    ) async throws -> R {
+        var admitted = false
+        while true {
+            let (authentication, gate, result) = try await attempt(clock.now, admitted)
             if try await passGate(gate, authentication, caller, admitted: &admitted) { continue }
             try await settle(authentication, caller: caller)
             _ = try authentication.require()

@@ -162,8 +162,9 @@ struct DeliverySender: Sendable {
         let status: Delivery.Status = cancelled ? .cancelled : attempt.succeeded ? .succeeded : (next == nil ? .failed : .pending)
         let target = job.target
         try await database.write { tx in
-            if status == .succeeded, !target.fifo {
-                return try DeliveryStore.recordSuccess(tx, attempt, deliveryID: job.delivery.id, now: now)
+            // On SQLite the statements below cost no round trip, and are the same.
+            if tx.dialect == .postgres, status == .succeeded, !target.fifo, let httpStatus = attempt.responseStatus {
+                return try DeliveryStore.recordSuccess(tx, attempt, httpStatus: httpStatus, deliveryID: job.delivery.id, now: now)
             }
             if target.fifo { try EndpointStore.lock(tx, id: target.id) }
             guard

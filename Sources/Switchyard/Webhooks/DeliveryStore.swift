@@ -109,19 +109,13 @@ enum DeliveryStore {
         ) > 0
     }
 
-    /// A successful attempt of a pending delivery: the delivery succeeded, the attempt logged, the
-    /// endpoint's failure streak ended. On PostgreSQL one statement, sent without waiting, so a
-    /// batch of results costs no round trip per delivery (the three statements it replaces each
-    /// waited); a delivery no longer pending (failed by a disable meanwhile) is left as it is, as
-    /// `record` leaves it.
-    static func recordSuccess(_ tx: SQLTx, _ attempt: DeliveryAttempt, deliveryID: String, now: Date) throws {
-        guard tx.dialect == .postgres, let status = attempt.responseStatus, let headers = attempt.responseHeaders else {
-            guard try record(tx, id: deliveryID, status: .succeeded, nextAttemptAt: nil, httpStatus: attempt.responseStatus, error: nil, now: now)
-            else { return }
-            try insertAttempt(tx, attempt)
-            try EndpointStore.noteSuccess(tx, id: attempt.endpointID)
-            return
-        }
+    /// PostgreSQL's one statement for a successful attempt of a pending delivery: the delivery
+    /// succeeded, the attempt logged, the endpoint's failure streak ended. Sent without waiting, so
+    /// a batch of results costs no round trip per delivery (the three statements it stands for,
+    /// `record`, `insertAttempt` and `noteSuccess`, each waited); a delivery no longer pending
+    /// (failed by a disable meanwhile) is left as it is, as `record` leaves it.
+    static func recordSuccess(_ tx: SQLTx, _ attempt: DeliveryAttempt, httpStatus: Int, deliveryID: String, now: Date) throws {
+        let status = SQLValue.int(Int64(httpStatus))
         try tx.send(
             """
             WITH delivered AS (
@@ -137,10 +131,11 @@ enum DeliveryStore {
             WHERE id = ? AND (failing_since IS NOT NULL OR exhausted_in_a_row > 0) AND EXISTS (SELECT 1 FROM delivered)
             """,
             [
-                .int(Int64(status)), now.sqlValue, now.sqlValue, .text(deliveryID),
+                status, now.sqlValue, now.sqlValue, .text(deliveryID),
                 .text(attempt.id), .text(attempt.endpointID), .int(Int64(attempt.number)), .text(attempt.url),
-                .text(DeliveryAttempt.headersJSON(attempt.requestHeaders).jsonText), .text(attempt.requestBody), .int(Int64(status)),
-                .text(DeliveryAttempt.headersJSON(headers).jsonText), .text(attempt.responseBody ?? ""), .double(attempt.durationMilliseconds),
+                .text(DeliveryAttempt.headersJSON(attempt.requestHeaders).jsonText), .text(attempt.requestBody), status,
+                .text(DeliveryAttempt.headersJSON(attempt.responseHeaders ?? []).jsonText), .text(attempt.responseBody ?? ""),
+                .double(attempt.durationMilliseconds),
                 attempt.attemptedAt.sqlValue, .text(attempt.endpointID),
             ]
         )
