@@ -115,13 +115,17 @@ struct AppCallMiddleware: RouterMiddleware {
 
     /// The `ws_…` of `/v1/workspaces/{ws}` or `/v1/workspaces/{ws}/…`, when it looks like an id.
     static func workspaceID(inPath path: String) -> String? {
-        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: true)
-        guard parts.count >= 3, parts[0] == "v1", parts[1] == "workspaces" else { return nil }
-        let id = parts[2]
-        guard id.hasPrefix("ws_"), id.count <= 64,
-            id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 })
+        // A scan of the bytes, not a split: this runs on every app call.
+        let utf8 = path.utf8
+        let prefix = "/v1/workspaces/".utf8
+        guard utf8.starts(with: prefix) else { return nil }
+        let start = utf8.index(utf8.startIndex, offsetBy: prefix.count)
+        let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+        let id = utf8[start..<end]
+        guard id.starts(with: "ws_".utf8), id.count <= 64,
+            id.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 })
         else { return nil }
-        return String(id)
+        return String(decoding: id, as: UTF8.self)
     }
 }
 

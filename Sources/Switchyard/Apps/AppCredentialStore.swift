@@ -106,6 +106,49 @@ enum AppCredentialStore {
         )
     }
 
+    /// What an app's API call needs of its token and app, as stored: every call reads this, so it
+    /// names eleven columns rather than the app's thirty, and leaves its JSON arrays as text for
+    /// `AppTokenResolver`'s memo.
+    struct TokenCaller: Sendable {
+        var id: String
+        var scopeText: String?
+        var expiresAt: Date
+        var revokedAt: Date?
+        var appID: String
+        var appName: String
+        var mode: TokenMode
+        var status: App.Status
+        var workspacesText: String?
+        var permissionsText: String
+        var rateLimit: Double?
+    }
+
+    static func tokenCaller(_ tx: SQLTx, tokenHash: String) throws -> TokenCaller? {
+        guard
+            let row = try tx.queryOne(
+                """
+                SELECT t.id, t.scope, t.expires_at, t.revoked_at, a.id AS app_id, a.name, a.mode, a.status,
+                       a.workspace_ids, a.permissions, a.rate_limit
+                FROM app_tokens t JOIN apps a ON a.id = t.app_id WHERE t.secret_hash = ?
+                """,
+                tokenHash
+            )
+        else { return nil }
+        return TokenCaller(
+            id: try row.string("id"),
+            scopeText: row.optionalString("scope"),
+            expiresAt: try row.date("expires_at"),
+            revokedAt: row.optionalDate("revoked_at"),
+            appID: try row.string("app_id"),
+            appName: try row.string("name"),
+            mode: TokenMode(rawValue: try row.string("mode")) ?? .live,
+            status: App.Status(rawValue: try row.string("status")) ?? .revoked,
+            workspacesText: row.optionalString("workspace_ids"),
+            permissionsText: try row.string("permissions"),
+            rateLimit: row.optionalDouble("rate_limit")
+        )
+    }
+
     /// Revokes one token (RFC 7009); answers whether it was live.
     static func revokeToken(_ tx: SQLTx, id: String, at: Date) throws -> Bool {
         try tx.execute("UPDATE app_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", at, id) > 0

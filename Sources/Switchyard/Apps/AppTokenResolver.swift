@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// App access tokens (`Authorization: Bearer sya_live_…` or `sya_test_…`), looked up with their
 /// app in one query, so a change to the app's grants or a revoke applies to its very next call.
@@ -16,15 +17,14 @@ struct AppTokenResolver: CredentialResolver {
         guard case .bearer(let token) = credentials, TokenFormat.isWellFormed(token, prefixes: Self.prefixes) else {
             return .refused(reason: "malformed app token", detail: "The token is not a Switchyard app access token (sya_live_… or sya_test_…).")
         }
-        guard let row = try AppCredentialStore.tokenWithApp(tx, tokenHash: TokenFormat.hash(token)) else {
+        guard let row = try AppCredentialStore.tokenCaller(tx, tokenHash: TokenFormat.hash(token)) else {
             return .refused(
                 reason: "unknown app token …\(token.suffix(4))",
                 detail: "The access token is not valid; request a new one at POST /oauth/token."
             )
         }
-        let app = row.app
-        if app.status == .revoked {
-            return .refused(reason: "token \(row.id) of revoked app \(app.id)", detail: "The app \(app.name) was revoked.")
+        if row.status == .revoked {
+            return .refused(reason: "token \(row.id) of revoked app \(row.appID)", detail: "The app \(row.appName) was revoked.")
         }
         if row.revokedAt != nil {
             return .refused(reason: "revoked app token \(row.id)", detail: "The access token was revoked; request a new one at POST /oauth/token.")
@@ -35,17 +35,47 @@ struct AppTokenResolver: CredentialResolver {
                 detail: "The access token expired at \(RFC3339.format(row.expiresAt)); request a new one at POST /oauth/token."
             )
         }
-        var permissions = Set(app.permissions)
-        if let scope = row.scope { permissions.formIntersection(scope) }
+        let grants = try Self.grants.parsed(permissions: row.permissionsText, scope: row.scopeText, workspaces: row.workspacesText)
         let principal = AppPrincipal(
-            id: app.id,
-            name: app.name,
-            mode: app.mode,
-            workspaces: app.workspaces.ids,
-            permissions: permissions,
+            id: row.appID,
+            name: row.appName,
+            mode: row.mode,
+            workspaces: grants.workspaces,
+            permissions: grants.permissions,
             tokenID: row.id,
-            rateLimit: app.rateLimit
+            rateLimit: row.rateLimit
         )
         return .principal(.app(principal), noteUse: nil)
     }
+}
+
+extension AppTokenResolver {
+    /// The app's grants as stored (JSON arrays of text), parsed once: the same text always parses
+    /// to the same grants, so a `PATCH` that changes them is a new key, seen on the very next call,
+    /// and no cache can go stale. Bounded: a full memo starts again empty.
+    final class GrantMemo: Sendable {
+        struct Grants: Sendable {
+            var permissions: Set<String>
+            var workspaces: [String]?
+        }
+
+        static let capacity = 1024
+        private let entries = NIOLockedValueBox<[String: Grants]>([:])
+
+        func parsed(permissions: String, scope: String?, workspaces: String?) throws -> Grants {
+            // U+0000 never appears in a JSON text, so it separates the parts unambiguously.
+            let key = permissions + "\u{0}" + (scope ?? "-") + "\u{0}" + (workspaces ?? "*")
+            if let known = entries.withLockedValue({ $0[key] }) { return known }
+            var granted = Set(try AppStore.stringArray(permissions))
+            if let scope { granted.formIntersection(try AppStore.stringArray(scope)) }
+            let grants = Grants(permissions: granted, workspaces: try workspaces.map(AppStore.stringArray))
+            entries.withLockedValue { entries in
+                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+                entries[key] = grants
+            }
+            return grants
+        }
+    }
+
+    static let grants = GrantMemo()
 }

@@ -219,6 +219,28 @@ struct AppRateLimitTests {
         #expect(AppCallMiddleware.workspaceID(inPath: "/v1/workspaces") == nil)
         #expect(AppCallMiddleware.workspaceID(inPath: "/v1/workspaces/ws_a%27b/records") == nil)
         #expect(AppCallMiddleware.workspaceID(inPath: "/v1/ping") == nil)
+        #expect(AppCallMiddleware.workspaceID(inPath: "/v1/workspaces/") == nil)
+        #expect(AppCallMiddleware.workspaceID(inPath: "/v1/workspacesws_01ABC") == nil)
+        #expect(AppCallMiddleware.workspaceID(inPath: "/v2/workspaces/ws_01ABC") == nil)
+        #expect(AppCallMiddleware.workspaceID(inPath: "/v1/workspaces/ws_" + String(repeating: "A", count: 62)) == nil)
+    }
+
+    @Test("an app's stored grants parse to the same permissions on every call, narrowed by the token's scope")
+    func grantsFromStoredText() throws {
+        let memo = AppTokenResolver.GrantMemo()
+        let all = try memo.parsed(permissions: #"["work_order:read","events:read"]"#, scope: nil, workspaces: nil)
+        #expect(all.permissions == ["work_order:read", "events:read"])
+        #expect(all.workspaces == nil)
+        let scoped = try memo.parsed(
+            permissions: #"["work_order:read","events:read"]"#,
+            scope: #"["events:read","webhooks:manage"]"#,
+            workspaces: #"["ws_1"]"#
+        )
+        #expect(scoped.permissions == ["events:read"])
+        #expect(scoped.workspaces == ["ws_1"])
+        // The same text again, now from the memo; a changed grant is other text, parsed anew.
+        #expect(try memo.parsed(permissions: #"["work_order:read","events:read"]"#, scope: nil, workspaces: nil).permissions == all.permissions)
+        #expect(try memo.parsed(permissions: #"["events:read"]"#, scope: nil, workspaces: nil).permissions == ["events:read"])
     }
 }
 
