@@ -107,7 +107,7 @@ enum AppCredentialStore {
     }
 
     /// What an app's API call needs of its token and app, as stored: every call reads this, so it
-    /// names eleven columns rather than the app's thirty, and leaves its JSON arrays as text for
+    /// names eleven columns rather than the app's twenty-five, and leaves its JSON arrays as text for
     /// `AppTokenResolver`'s memo.
     struct TokenCaller: Sendable {
         var id: String
