@@ -50,6 +50,62 @@ struct StoragePipelineTests {
         }
     }
 
+    struct Refused: Error, Equatable { let unit: Int }
+
+    @Test("a unit that throws after it wrote leaves nothing, one that throws before leaves nothing either; the units beside them commit")
+    func refusedUnits() async throws {
+        try await TestDatabase.with(poolSize: 8) { database in
+            try await StorageTests.makeTables(database)
+            let outcomes = await withTaskGroup(of: (Int, Error?).self) { group in
+                for n in 1...48 {
+                    group.addTask {
+                        do {
+                            try await database.write { tx in
+                                // Every third unit refuses on a read, before it changes anything (a 404).
+                                if n % 3 == 0, try tx.queryOne("SELECT id FROM items WHERE id = 'none'") == nil { throw Refused(unit: n) }
+                                try tx.execute("INSERT INTO items (id, name, n) VALUES (?, 'y', ?)", "itm\(n)", n)
+                                try tx.send("INSERT INTO item_events (id, item_id, kind) VALUES (?, ?, 'created')", "evt\(n)", "itm\(n)")
+                                // Every fourth refuses after its writes (a unique value found taken): they must go.
+                                if n % 4 == 0 { throw Refused(unit: n) }
+                            }
+                            return (n, nil)
+                        } catch {
+                            return (n, error)
+                        }
+                    }
+                }
+                return await group.reduce(into: [(Int, Error?)]()) { $0.append($1) }
+            }
+            for (n, error) in outcomes {
+                if n % 3 == 0 || n % 4 == 0 {
+                    #expect(error as? Refused == Refused(unit: n), "unit \(n): \(String(describing: error))")
+                } else {
+                    #expect(error == nil, "unit \(n): \(String(describing: error))")
+                }
+            }
+            let kept = (1...48).filter { $0 % 3 != 0 && $0 % 4 != 0 }
+            let (items, events) = try await database.read { tx in
+                (
+                    try tx.query("SELECT n FROM items ORDER BY n").map { try $0.int("n") },
+                    try tx.query("SELECT item_id FROM item_events ORDER BY item_id").map { try $0.string("item_id") }
+                )
+            }
+            #expect(items == kept.map(Int64.init))
+            #expect(events == kept.map { "itm\($0)" }.sorted())
+        }
+    }
+
+    @Test("a statement is counted a change unless it is a SELECT")
+    func selectsChangeNothing() {
+        for sql in ["SELECT 1", "  select id FROM items", "\n\tSELECT(1)", "SELECT\n*"] { #expect(SentStatements.isSelect(sql), "\(sql)") }
+        for sql in [
+            "INSERT INTO items VALUES (1)", "WITH x AS (DELETE FROM items RETURNING id) SELECT id FROM x", "SELECTED", "SELEC", "",
+            "UPDATE items SET n = 1",
+        ] {
+            #expect(!SentStatements.isSelect(sql), "\(sql)")
+        }
+    }
+
     struct SeenAtWait: Error {}
 
     @Test("a failed send is reported by the next waited statement, not as the aborted transaction it leaves")

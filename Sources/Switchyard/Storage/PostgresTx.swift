@@ -15,21 +15,25 @@ struct PostgresTx: SQLTx {
     }
 
     func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
-        try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).changed
+        sent.changed = true
+        return try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).changed
     }
 
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).rows
+        if !SentStatements.isSelect(sql) { sent.changed = true }
+        return try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).rows
     }
 
     /// Queues the statement: it leaves with the next wait, or when the writer flushes after each
     /// unit, so a unit's statements reach PostgreSQL in one packet rather than one each (every
     /// packet wakes the backend and costs a send on our side).
     func send(_ sql: String, _ arguments: [SQLValue]) throws {
+        sent.changed = true
         sent.append(connection.send(PostgresPlaceholders.convert(sql), arguments))
     }
 
     func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending {
+        if !SentStatements.isSelect(sql) { sent.changed = true }
         let slot = connection.send(PostgresPlaceholders.convert(sql), arguments)
         let (connection, sent) = (connection, sent)
         return SQLPending { try Self.wait(slot, connection, sent).rows }
@@ -67,6 +71,7 @@ struct PostgresTx: SQLTx {
         do {
             return try answer.get()
         } catch {
+            sent.failed = true
             throw PostgresEngineError.map(error)
         }
     }
@@ -78,6 +83,11 @@ final class SentStatements: @unchecked Sendable {
     // Safe: a transaction's body, its statements and its commit run on one thread, one after the
     // other; a prefetch handle that escapes the body is read on that thread too.
     private var slots: [PostgresConnection.Slot] = []
+    /// Since the writer last cleared it: a statement was sent that may have changed something
+    /// (anything but a `SELECT`)…
+    var changed = false
+    /// …or a statement failed, which leaves PostgreSQL's transaction aborted.
+    var failed = false
 
     func append(_ slot: PostgresConnection.Slot) { slots.append(slot) }
 
@@ -86,8 +96,25 @@ final class SentStatements: @unchecked Sendable {
         let waiting = slots
         slots.removeAll()
         for slot in waiting {
-            if case .failure(let error) = connection.wait(slot) { throw PostgresEngineError.map(error) }
+            if case .failure(let error) = connection.wait(slot) {
+                failed = true
+                throw PostgresEngineError.map(error)
+            }
         }
+    }
+
+    /// Whether the statement is a `SELECT`, which changes nothing (its row locks are released by
+    /// the same COMMIT or ROLLBACK as everything else). Anything else counts as a change, a
+    /// read-only `WITH` included: a false "changed" costs only a rerun, a false "read" would lose
+    /// a rollback.
+    static func isSelect(_ sql: String) -> Bool {
+        var word = sql.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }.prefix(7).makeIterator()
+        for letter in "select".utf8 {
+            guard let byte = word.next(), byte | 0x20 == letter else { return false }
+        }
+        // `SELECT` itself, not a word that starts with it.
+        guard let next = word.next() else { return true }
+        return next == 0x20 || next == 0x0A || next == 0x09 || next == 0x0D || next == 0x28
     }
 }
 

@@ -9,11 +9,17 @@ import NIOPosix
 /// takes every unit waiting (up to `maximumBatch`) when it starts a transaction. With
 /// `maximumBatch` 1 every unit is a transaction of its own.
 ///
-/// A unit that throws rolls back its savepoint only. What units send without waiting is checked
-/// once per batch, before COMMIT: if any of it failed, the batch is rolled back and each unit runs
-/// again alone, so one unit's failure never costs the others theirs. A unit PostgreSQL picked as a
-/// deadlock's victim (a batch holds its units' locks until it commits, so two lanes can wait on
-/// each other where single units would not) also runs again, alone, once its batch committed.
+/// A batch first runs without savepoints: a savepoint and its release are two more statements per
+/// unit and a subtransaction in PostgreSQL, which cost a batch of creates about a tenth of its
+/// throughput. A unit that refuses before it changed anything (a 404, a 403, a 422: the usual
+/// failures) leaves nothing to undo, so its batch goes on. A unit that throws after it sent a
+/// change, or meets a failed statement (which aborts PostgreSQL's transaction), has its batch
+/// rolled back and run again, each unit in its own savepoint: there a unit that throws rolls back
+/// its savepoint only. What units send without waiting is checked once per batch, before COMMIT:
+/// if any of it failed, the batch is rolled back and each unit runs again alone, so one unit's
+/// failure never costs the others theirs. A unit PostgreSQL picked as a deadlock's victim (a batch
+/// holds its units' locks until it commits, so two lanes can wait on each other where single
+/// units would not) also runs again, alone, once its batch committed.
 final class PostgresWriter: Sendable {
     private struct State {
         var pending: [WriteUnit] = []
@@ -83,6 +89,59 @@ final class PostgresWriter: Sendable {
             commitAlone(batch[0])
             return []
         }
+        let together: Together
+        do {
+            together = try connections.withConnection { connection in try Self.withoutSavepoints(batch, PostgresTx(connection: connection)) }
+        } catch {
+            connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
+            for unit in batch { unit.finish(error) }
+            return []
+        }
+        switch together {
+        case .committed(let outcomes):
+            for (unit, outcome) in zip(batch, outcomes) { unit.finish(outcome) }
+            return []
+        case .undo: return commitWithSavepoints(batch)
+        case .alone: return batch
+        }
+    }
+
+    private enum Together {
+        case committed([Error?])
+        /// A unit's failure left something to undo: the batch runs again with savepoints.
+        case undo
+        /// Something sent without waiting failed: savepoints would not tell whose it was.
+        case alone
+    }
+
+    /// The batch in one transaction with no savepoints.
+    private static func withoutSavepoints(_ batch: [WriteUnit], _ tx: PostgresTx) throws -> Together {
+        var outcomes = [Error?](repeating: nil, count: batch.count)
+        try tx.send("BEGIN", [])
+        for (index, unit) in batch.enumerated() {
+            tx.sent.changed = false
+            do {
+                try unit.run(tx)
+            } catch {
+                if isConnectionLost(error) { throw error }
+                guard tx.sent.changed || tx.sent.failed else {
+                    outcomes[index] = error
+                    continue
+                }
+                tx.connection.sync()
+                _ = try? tx.execute("ROLLBACK", [])
+                return .undo
+            }
+            tx.connection.flush()
+        }
+        if tx.sentFailure() == nil, try tx.commandTag("COMMIT") == "COMMIT" { return .committed(outcomes) }
+        tx.connection.sync()
+        _ = try? tx.execute("ROLLBACK", [])
+        return .alone
+    }
+
+    /// The batch again, each unit in its own savepoint; returns the units to run again, alone.
+    private func commitWithSavepoints(_ batch: [WriteUnit]) -> [WriteUnit] {
         var outcomes = [Error?](repeating: nil, count: batch.count)
         var again: [WriteUnit] = []
         do {
