@@ -4,6 +4,13 @@ import Foundation
 enum DeliveryStore {
     static let table = "webhook_deliveries"
 
+    /// A pending delivery by its id. The status is compared as an expression (`|| ''`), so that
+    /// no planner can read this as the predicate of `webhook_deliveries_due` and scan that index
+    /// for the id, its second column: PostgreSQL did, in a plan cached while the table was small,
+    /// and every attempt's record then read every pending delivery's index entry. The primary
+    /// key is the only index left to it.
+    static let pendingByID = "id = ? AND status || '' = 'pending'"
+
     /// Writes the deliveries of a fan-out in statements of up to 100 rows (each statement is one
     /// round trip on PostgreSQL). An event already fanned out to an endpoint is skipped.
     static func insert(_ tx: SQLTx, _ deliveries: [Delivery], leasedUntil: Date?) throws {
@@ -48,7 +55,7 @@ enum DeliveryStore {
     /// A leased delivery given back unsent, due at `until` (a rate limit's next free slot).
     static func postpone(_ tx: SQLTx, id: String, until: Date) throws {
         try tx.execute(
-            "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = NULL WHERE id = ? AND status = 'pending'",
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, leased_until = NULL WHERE \(pendingByID)",
             until,
             id
         )
@@ -100,7 +107,7 @@ enum DeliveryStore {
             """
             UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
                 next_attempt_at = ?, leased_until = NULL, last_status = ?, last_error = ?, updated_at = ?, finished_at = ?
-            WHERE id = ? AND status = 'pending'
+            WHERE \(pendingByID)
             """,
             [
                 .text(status.rawValue), nextAttemptAt.sqlValue, httpStatus.sqlValue, error.sqlValue, now.sqlValue,
@@ -121,7 +128,7 @@ enum DeliveryStore {
             WITH delivered AS (
                 UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1, round_attempts = round_attempts + 1,
                     next_attempt_at = NULL, leased_until = NULL, last_status = ?, last_error = NULL, updated_at = ?, finished_at = ?
-                WHERE id = ? AND status = 'pending' RETURNING id
+                WHERE \(pendingByID) RETURNING id
             ), logged AS (
                 INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, number, url, request_headers, request_body, response_status,
                     response_headers, response_body, duration_ms, error, attempted_at)
