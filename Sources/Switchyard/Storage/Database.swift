@@ -110,7 +110,7 @@ public struct PostgresURL: Sendable, Equatable {
 
     /// Chosen by measurement (docs/operations.md, PostgreSQL): group commit over a few lanes.
     public static let defaultPoolSize = 4
-    public static let defaultWriteLanes = 4
+    public static let defaultWriteLanes = 2
     public static let defaultWriteBatch = 64
 
     public init(parsing string: String) throws {
