@@ -97,12 +97,12 @@ struct StoragePipelineTests {
 
     @Test("a statement is counted a change unless it is a SELECT")
     func selectsChangeNothing() {
-        for sql in ["SELECT 1", "  select id FROM items", "\n\tSELECT(1)", "SELECT\n*"] { #expect(SentStatements.isSelect(sql), "\(sql)") }
+        for sql in ["SELECT 1", "  select id FROM items", "\n\tSELECT(1)", "SELECT\n*"] { #expect(SQLHead.isSelect(sql), "\(sql)") }
         for sql in [
             "INSERT INTO items VALUES (1)", "WITH x AS (DELETE FROM items RETURNING id) SELECT id FROM x", "SELECTED", "SELEC", "",
             "UPDATE items SET n = 1",
         ] {
-            #expect(!SentStatements.isSelect(sql), "\(sql)")
+            #expect(!SQLHead.isSelect(sql), "\(sql)")
         }
     }
 

@@ -166,3 +166,32 @@ enum PostgresPlaceholders {
             || byte == UInt8(ascii: "$") || byte >= 0x80
     }
 }
+
+/// What kind of statement a text is, by its first word: whether to prepare it, whether it changes
+/// the schema, whether it can change rows.
+enum SQLHead {
+    /// Whether the statement's first word, after any whitespace, is `keyword` (lowercase), in
+    /// any case: `SELECT` is, `SELECTED` is not.
+    static func starts(_ sql: String, with keyword: String) -> Bool {
+        var rest = sql.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }.makeIterator()
+        for letter in keyword.utf8 {
+            guard let byte = rest.next(), byte | 0x20 == letter else { return false }
+        }
+        guard let next = rest.next() else { return true }
+        return !PostgresPlaceholders.identifierByte(next)
+    }
+
+    /// Worth a plan of its own; utility statements (BEGIN, SAVEPOINT, DDL) are not.
+    static func isPreparable(_ sql: String) -> Bool {
+        ["select", "insert", "update", "delete", "with"].contains { starts(sql, with: $0) }
+    }
+
+    static func changesSchema(_ sql: String) -> Bool {
+        ["create", "alter", "drop"].contains { starts(sql, with: $0) }
+    }
+
+    /// A `SELECT` changes nothing (its row locks end with the same COMMIT or ROLLBACK as the
+    /// rest). Anything else counts as a change, a read-only `WITH` included: a false "changed"
+    /// costs only a rerun, a false "read" would lose a rollback.
+    static func isSelect(_ sql: String) -> Bool { starts(sql, with: "select") }
+}

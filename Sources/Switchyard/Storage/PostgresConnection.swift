@@ -99,7 +99,7 @@ final class PostgresConnection: @unchecked Sendable {
         let slot = Slot()
         let key = Self.key(sql, arguments)
         var name = statements[key]
-        if name == nil, Self.isPreparable(sql) {
+        if name == nil, SQLHead.isPreparable(sql) {
             nextName += 1
             let fresh = "s\(nextName)"
             let types = arguments.map(\.postgresType)
@@ -109,7 +109,7 @@ final class PostgresConnection: @unchecked Sendable {
                 commands.append(.prepare(key: key))
                 name = fresh
             }
-        } else if name == nil, Self.changesSchema(sql) {
+        } else if name == nil, SQLHead.changesSchema(sql) {
             // A prepared `SELECT *` of a changed table would fail: start again after the change.
             needsReset = true
         }
@@ -230,18 +230,6 @@ final class PostgresConnection: @unchecked Sendable {
         key.append("\u{0}")
         for argument in arguments { key.unicodeScalars.append(argument.typeMark) }
         return key
-    }
-
-    /// Statements worth a plan of their own; utility statements (BEGIN, SAVEPOINT, DDL) are not.
-    private static func isPreparable(_ sql: String) -> Bool {
-        let head = sql.utf8.prefix(while: { $0 != 32 && $0 != 10 && $0 != 40 }).map { $0 | 0x20 }
-        return [Array("select".utf8), Array("insert".utf8), Array("update".utf8), Array("delete".utf8), Array("with".utf8)]
-            .contains(head)
-    }
-
-    private static func changesSchema(_ sql: String) -> Bool {
-        let head = String(decoding: sql.utf8.prefix(6), as: UTF8.self).uppercased()
-        return head.hasPrefix("CREATE") || head.hasPrefix("ALTER") || head.hasPrefix("DROP")
     }
 
     /// Arguments as libpq takes them: text for numbers and strings, binary for bytes, the type of

@@ -20,7 +20,7 @@ struct PostgresTx: SQLTx {
     }
 
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        if !SentStatements.isSelect(sql) { sent.changed = true }
+        if !SQLHead.isSelect(sql) { sent.changed = true }
         return try wait(connection.send(PostgresPlaceholders.convert(sql), arguments)).rows
     }
 
@@ -33,7 +33,7 @@ struct PostgresTx: SQLTx {
     }
 
     func prefetch(_ sql: String, _ arguments: [SQLValue]) -> SQLPending {
-        if !SentStatements.isSelect(sql) { sent.changed = true }
+        if !SQLHead.isSelect(sql) { sent.changed = true }
         let slot = connection.send(PostgresPlaceholders.convert(sql), arguments)
         let (connection, sent) = (connection, sent)
         return SQLPending { try Self.wait(slot, connection, sent).rows }
@@ -101,20 +101,6 @@ final class SentStatements: @unchecked Sendable {
                 throw PostgresEngineError.map(error)
             }
         }
-    }
-
-    /// Whether the statement is a `SELECT`, which changes nothing (its row locks are released by
-    /// the same COMMIT or ROLLBACK as everything else). Anything else counts as a change, a
-    /// read-only `WITH` included: a false "changed" costs only a rerun, a false "read" would lose
-    /// a rollback.
-    static func isSelect(_ sql: String) -> Bool {
-        var word = sql.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }.prefix(7).makeIterator()
-        for letter in "select".utf8 {
-            guard let byte = word.next(), byte | 0x20 == letter else { return false }
-        }
-        // `SELECT` itself, not a word that starts with it.
-        guard let next = word.next() else { return true }
-        return next == 0x20 || next == 0x0A || next == 0x09 || next == 0x0D || next == 0x28
     }
 }
 

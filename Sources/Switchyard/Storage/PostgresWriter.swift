@@ -93,8 +93,7 @@ final class PostgresWriter: Sendable {
         do {
             together = try connections.withConnection { connection in try Self.withoutSavepoints(batch, PostgresTx(connection: connection)) }
         } catch {
-            connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
-            for unit in batch { unit.finish(error) }
+            fail(batch, error)
             return []
         }
         switch together {
@@ -128,15 +127,13 @@ final class PostgresWriter: Sendable {
                     outcomes[index] = error
                     continue
                 }
-                tx.connection.sync()
-                _ = try? tx.execute("ROLLBACK", [])
+                tx.rollBack()
                 return .undo
             }
             tx.connection.flush()
         }
-        if tx.sentFailure() == nil, try tx.commandTag("COMMIT") == "COMMIT" { return .committed(outcomes) }
-        tx.connection.sync()
-        _ = try? tx.execute("ROLLBACK", [])
+        if try tx.committedBatch() { return .committed(outcomes) }
+        tx.rollBack()
         return .alone
     }
 
@@ -167,15 +164,13 @@ final class PostgresWriter: Sendable {
                     // PostgreSQL starts on this unit while the next one runs here.
                     tx.connection.flush()
                 }
-                if tx.sentFailure() == nil, try tx.commandTag("COMMIT") == "COMMIT" { return true }
-                tx.connection.sync()
-                _ = try? tx.execute("ROLLBACK", [])
+                if try tx.committedBatch() { return true }
+                tx.rollBack()
                 return false
             }
             if !together { return batch }
         } catch {
-            connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
-            for unit in batch { unit.finish(error) }
+            fail(batch, error)
             return []
         }
         for (index, unit) in batch.enumerated() {
@@ -204,8 +199,7 @@ final class PostgresWriter: Sendable {
                     guard tag == "COMMIT" else { throw StorageError.unavailable("PostgreSQL rolled the transaction back (\(tag))") }
                 } catch {
                     outcome = error
-                    tx.connection.sync()
-                    _ = try? tx.execute("ROLLBACK", [])
+                    tx.rollBack()
                     if Self.isConnectionLost(error) { throw error }
                 }
             }
@@ -214,6 +208,12 @@ final class PostgresWriter: Sendable {
             outcome = error
         }
         unit.finish(outcome)
+    }
+
+    /// The batch could not run (its connection broke, or none could be had): every unit gets why.
+    private func fail(_ batch: [WriteUnit], _ error: Error) {
+        connections.logger.error("postgres group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
+        for unit in batch { unit.finish(error) }
     }
 
     private static func isConnectionLost(_ error: Error) -> Bool {
@@ -228,5 +228,18 @@ extension PostgresTx {
     func commit() throws -> String {
         try checkSent()
         return try commandTag("COMMIT")
+    }
+
+    /// Sends COMMIT for a batch once every statement sent without waiting succeeded: false when one
+    /// failed (nothing is sent) or PostgreSQL answered ROLLBACK.
+    func committedBatch() throws -> Bool {
+        try sentFailure() == nil && commandTag("COMMIT") == "COMMIT"
+    }
+
+    /// Rolls back whatever state the transaction is in: after a sync, so a statement that failed
+    /// before cannot make PostgreSQL skip the ROLLBACK.
+    func rollBack() {
+        connection.sync()
+        _ = try? execute("ROLLBACK", [])
     }
 }

@@ -11,6 +11,26 @@ enum DeliveryStore {
     /// key is the only index left to it.
     static let pendingByID = "id = ? AND status || '' = 'pending'"
 
+    // Built once: the attempts' records are the delivery worker's hot path.
+    private static let recordSQL = """
+        UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
+            next_attempt_at = ?, leased_until = NULL, last_status = ?, last_error = ?, updated_at = ?, finished_at = ?
+        WHERE \(pendingByID)
+        """
+    private static let successSQL = """
+        WITH delivered AS (
+            UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1, round_attempts = round_attempts + 1,
+                next_attempt_at = NULL, leased_until = NULL, last_status = ?, last_error = NULL, updated_at = ?, finished_at = ?
+            WHERE \(pendingByID) RETURNING id
+        ), logged AS (
+            INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, number, url, request_headers, request_body, response_status,
+                response_headers, response_body, duration_ms, error, attempted_at)
+            SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ? FROM delivered
+        )
+        UPDATE webhook_endpoints SET failing_since = NULL, exhausted_in_a_row = 0
+        WHERE id = ? AND (failing_since IS NOT NULL OR exhausted_in_a_row > 0) AND EXISTS (SELECT 1 FROM delivered)
+        """
+
     /// Writes the deliveries of a fan-out in statements of up to 100 rows (each statement is one
     /// round trip on PostgreSQL). An event already fanned out to an endpoint is skipped.
     static func insert(_ tx: SQLTx, _ deliveries: [Delivery], leasedUntil: Date?) throws {
@@ -104,11 +124,7 @@ enum DeliveryStore {
         now: Date
     ) throws -> Bool {
         try tx.execute(
-            """
-            UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
-                next_attempt_at = ?, leased_until = NULL, last_status = ?, last_error = ?, updated_at = ?, finished_at = ?
-            WHERE \(pendingByID)
-            """,
+            recordSQL,
             [
                 .text(status.rawValue), nextAttemptAt.sqlValue, httpStatus.sqlValue, error.sqlValue, now.sqlValue,
                 status == .pending ? .null : now.sqlValue, .text(id),
@@ -124,19 +140,7 @@ enum DeliveryStore {
     static func recordSuccess(_ tx: SQLTx, _ attempt: DeliveryAttempt, httpStatus: Int, deliveryID: String, now: Date) throws {
         let status = SQLValue.int(Int64(httpStatus))
         try tx.send(
-            """
-            WITH delivered AS (
-                UPDATE webhook_deliveries SET status = 'succeeded', attempts = attempts + 1, round_attempts = round_attempts + 1,
-                    next_attempt_at = NULL, leased_until = NULL, last_status = ?, last_error = NULL, updated_at = ?, finished_at = ?
-                WHERE \(pendingByID) RETURNING id
-            ), logged AS (
-                INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, number, url, request_headers, request_body, response_status,
-                    response_headers, response_body, duration_ms, error, attempted_at)
-                SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ? FROM delivered
-            )
-            UPDATE webhook_endpoints SET failing_since = NULL, exhausted_in_a_row = 0
-            WHERE id = ? AND (failing_since IS NOT NULL OR exhausted_in_a_row > 0) AND EXISTS (SELECT 1 FROM delivered)
-            """,
+            successSQL,
             [
                 status, now.sqlValue, now.sqlValue, .text(deliveryID),
                 .text(attempt.id), .text(attempt.endpointID), .int(Int64(attempt.number)), .text(attempt.url),
