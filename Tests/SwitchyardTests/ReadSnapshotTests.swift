@@ -78,4 +78,90 @@ struct ReadSnapshotTests {
             #expect(try await database.read { tx in try Self.count(tx) } == 3)
         }
     }
+
+    @Test("a read of one round trip is one read-only snapshot, without BEGIN (PostgreSQL's implicit transaction)")
+    func oneTripSnapshot() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTable(database)
+            guard database.dialect == .postgres else { return }
+            let (first, second) = try await database.read(oneTrip: true) { tx in
+                let pending = tx.prefetch(
+                    """
+                    SELECT current_setting('transaction_isolation') AS isolation,
+                           current_setting('transaction_read_only') AS read_only, transaction_timestamp()::text AS began
+                    """
+                )
+                let began = try tx.queryOne("SELECT transaction_timestamp()::text AS began")?.string("began")
+                return (try pending.one(), began)
+            }
+            #expect(try first?.string("isolation") == "repeatable read")
+            #expect(try first?.string("read_only") == "on")
+            #expect(try first?.string("began") == second, "the two statements ran in two transactions")
+        }
+    }
+
+    @Test("a read of one round trip that queries again runs again in a transaction, and sees one snapshot")
+    func oneTripRunsAgain() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTable(database)
+            let runs = NIOLockedValueBox(0)
+            let firstDone = NIOLockedValueBox(false)
+            let written = DispatchSemaphore(value: 0)
+            async let seen: (Int64, Int64) = database.read(oneTrip: true) { tx in
+                let before = try Self.count(tx)
+                let run = runs.withLockedValue { runs in
+                    runs += 1
+                    return runs
+                }
+                if run == 1 {
+                    firstDone.withLockedValue { $0 = true }
+                    guard written.wait(timeout: .now() + 10) == .success else { throw StorageError.unavailable("no write") }
+                }
+                return (before, try Self.count(tx))
+            }
+            while !firstDone.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
+            try await database.write { tx in try tx.execute("INSERT INTO snap (id, n) VALUES ('b', 10)") }
+            written.signal()
+            let (before, after) = try await seen
+            #expect(before == after, "the statements of one read saw two states of the table")
+            // PostgreSQL ran the body again, in BEGIN … COMMIT, after the write; SQLite's one
+            // read transaction held its snapshot throughout.
+            #expect(runs.withLockedValue { $0 } == (database.dialect == .postgres ? 2 : 1))
+            #expect(before == (database.dialect == .postgres ? 2 : 1))
+        }
+    }
+
+    @Test("a write inside a read of one round trip is refused, and nothing is written")
+    func oneTripCannotWrite() async throws {
+        try await TestDatabase.with { database in
+            try await Self.makeTable(database)
+            await #expect(throws: (any Error).self) {
+                try await database.read(oneTrip: true) { tx in try tx.execute("INSERT INTO snap (id, n) VALUES ('w', 1)") }
+            }
+            await #expect(throws: (any Error).self) {
+                try await database.read(oneTrip: true) { tx in try tx.query("UPDATE snap SET n = 5 RETURNING id") }
+            }
+            #expect(try await database.read { tx in try tx.queryOne("SELECT MAX(n) AS s FROM snap")?.int("s") } == 1)
+        }
+    }
+
+    @Test("with one connection, reads of one round trip between other reads, failures and writes see the latest data")
+    func oneTripTransactionsEnd() async throws {
+        try await TestDatabase.with(poolSize: 1) { database in
+            try await Self.makeTable(database)
+            // A transaction's COMMIT still queued leaves with the next read's one trip.
+            #expect(try await database.read { tx in try Self.count(tx) } == 1)
+            #expect(try await database.read(oneTrip: true) { tx in try Self.count(tx) } == 1)
+            await #expect(throws: (any Error).self) {
+                try await database.read(oneTrip: true) { tx in try tx.query("SELECT no_such_column FROM snap") }
+            }
+            try await database.write { tx in try tx.execute("INSERT INTO snap (id, n) VALUES ('c', 3)") }
+            #expect(try await database.read(oneTrip: true) { tx in try Self.count(tx) } == 2)
+            try await database.write { tx in try tx.execute("INSERT INTO snap (id, n) VALUES ('d', 4)") }
+            #expect(try await database.read(oneTrip: true) { tx in try Self.count(tx) } == 3)
+            #expect(try await database.read { tx in try Self.count(tx) } == 3)
+            try await database.read(oneTrip: true) { _ in }
+            #expect(try await database.read(oneTrip: true) { tx in try Self.count(tx) } == 3)
+        }
+    }
 }

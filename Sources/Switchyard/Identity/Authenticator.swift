@@ -152,27 +152,39 @@ public final class Authenticator: Sendable {
     /// The caller, in a read of its own: for routes that read nothing else on a hot path. 401
     /// without valid credentials.
     public func principal(_ caller: Caller) async throws -> Principal {
-        try await read(caller) { _, principal in principal }
+        try await read(caller, oneTrip: true, prefetch: { _ in () }) { _, principal, _ in principal }
     }
 
     /// Authenticates and runs `body` in one read transaction: a hot read costs one hop. An app's
     /// call takes a token of its rate limit first (`admit`): refused with 429 before `body` runs,
     /// or, when this process's share is spent, run again once a lease came back.
     public func read<T: Sendable>(_ caller: Caller, _ body: @escaping @Sendable (SQLTx, Principal) throws -> T) async throws -> T {
-        try await read(caller, prefetch: { _ in () }) { tx, principal, _ in try body(tx, principal) }
+        try await read(caller, oneTrip: false, prefetch: { _ in () }) { tx, principal, _ in try body(tx, principal) }
     }
 
     /// `read` for a hot route whose first query does not depend on the caller: `prefetch` sends it
     /// (`SQLTx.prefetch`) before the credentials are looked up, so on PostgreSQL both share one
-    /// round trip; `body` reads its rows once the caller is known. A caller who is refused never
-    /// sees what it fetched.
+    /// round trip, and that trip is the whole read (`Database.read(oneTrip:)`): `body` reads its
+    /// rows once the caller is known, and one that queries again (a 404 saying what is missing) is
+    /// run again, in a transaction. A caller who is refused never sees what it fetched.
     public func read<P: Sendable, T: Sendable>(
         _ caller: Caller,
         prefetch: @escaping @Sendable (SQLTx) -> P,
         _ body: @escaping @Sendable (SQLTx, Principal, P) throws -> T
     ) async throws -> T {
+        try await read(caller, oneTrip: true, prefetch: prefetch, body)
+    }
+
+    private func read<P: Sendable, T: Sendable>(
+        _ caller: Caller,
+        oneTrip: Bool,
+        prefetch: @escaping @Sendable (SQLTx) -> P,
+        _ body: @escaping @Sendable (SQLTx, Principal, P) throws -> T
+    ) async throws -> T {
         try await gated(caller) { [self] now, leased in
-            try await database.read { [self] tx -> (Authentication, RateGate, Result<T, Error>?) in
+            // Run again from the start when a one-trip read queries twice: `admit` takes the app's
+            // rate-limit token once (`AppCallNote.isAdmitted`), and the rest only reads.
+            try await database.read(oneTrip: oneTrip) { [self] tx -> (Authentication, RateGate, Result<T, Error>?) in
                 let fetched = prefetch(tx)
                 let authentication = try authenticate(tx, caller.credentials, now: now)
                 guard case .principal(let principal, _) = authentication else { return (authentication, .pass, nil) }

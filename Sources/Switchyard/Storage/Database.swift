@@ -5,7 +5,7 @@ import Logging
 protocol DatabaseEngine: Sendable {
     var dialect: SQLDialect { get }
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T
+    func read<T: Sendable>(oneTrip: Bool, _ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T
     func close() async
 }
 
@@ -40,8 +40,13 @@ public final class Database: Sendable {
         try await engine.write(body)
     }
 
-    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
-        try await engine.read(body)
+    /// Runs `body` in a read transaction: every statement of it sees one snapshot, and a write in
+    /// it is refused. `oneTrip`: the body is meant to send its statements together and wait once
+    /// (a hot read that prefetches, `Authenticator.read(_:prefetch:_:)`), so on PostgreSQL it
+    /// needs no `BEGIN` and `COMMIT` of its own; one that waits again is run again from the start
+    /// in a transaction (`PostgresRead`), so it must not act on the world. SQLite ignores it.
+    public func read<T: Sendable>(oneTrip: Bool = false, _ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+        try await engine.read(oneTrip: oneTrip, body)
     }
 
     /// Whether a read reaches the database, for `/readyz`.

@@ -23,7 +23,7 @@ final class PostgresEngine: DatabaseEngine {
         writer = PostgresWriter(connections: connections, lanes: config.writeLanes, maximumBatch: config.writeBatch)
         // Fail at start, with the reason, rather than on the first request.
         do {
-            _ = try await read { tx in try tx.query("SELECT 1 AS one") }
+            _ = try await read(oneTrip: false) { tx in try tx.query("SELECT 1 AS one") }
         } catch {
             await close()
             throw error
@@ -39,9 +39,9 @@ final class PostgresEngine: DatabaseEngine {
 
     /// A read body runs in one read-only `REPEATABLE READ` transaction, so all its statements see
     /// one snapshot (as on SQLite) and a write in it is refused.
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+    func read<T: Sendable>(oneTrip: Bool, _ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         try await threads.runIfActive { [connections] in
-            try connections.withConnection { connection in try PostgresRead.run(on: connection, body) }
+            try connections.withConnection { connection in try PostgresRead.run(on: connection, oneTrip: oneTrip, body) }
         }
     }
 
@@ -180,7 +180,11 @@ enum PostgresTLS {
 
     static func parameters(for url: PostgresURL) throws -> Parameters {
         if let caFile = url.sslRootCert { _ = try rootCertificates(caFile) }
-        var options = "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s"
+        // A read needs no BEGIN of its own: outside one, a session reads in read-only REPEATABLE
+        // READ (`PostgresRead`); the writer's BEGIN asks for READ COMMITTED, READ WRITE.
+        var options =
+            "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s"
+            + " -c default_transaction_isolation=repeatable\\ read -c default_transaction_read_only=on"
         if let searchPath = url.searchPath {
             // libpq's options string: a backslash escapes a space or a backslash.
             let escaped = searchPath.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: " ", with: "\\ ")

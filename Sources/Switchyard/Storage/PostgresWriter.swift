@@ -27,6 +27,9 @@ final class PostgresWriter: Sendable {
         var closed = false
     }
 
+    /// Said in full: a session reads in read-only `REPEATABLE READ` by default (`PostgresRead`).
+    static let begin = "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+
     let lanes: Int
     let maximumBatch: Int
     private let connections: PostgresConnectionPool
@@ -116,7 +119,7 @@ final class PostgresWriter: Sendable {
     /// The batch in one transaction with no savepoints.
     private static func withoutSavepoints(_ batch: [WriteUnit], _ tx: PostgresTx) throws -> Together {
         var outcomes = [Error?](repeating: nil, count: batch.count)
-        try tx.send("BEGIN", [])
+        try tx.send(Self.begin, [])
         for (index, unit) in batch.enumerated() {
             tx.sent.changed = false
             do {
@@ -144,7 +147,7 @@ final class PostgresWriter: Sendable {
         do {
             let together = try connections.withConnection { connection -> Bool in
                 let tx = PostgresTx(connection: connection)
-                try tx.send("BEGIN", [])
+                try tx.send(Self.begin, [])
                 // No wait per unit: what a unit sends is checked once, before COMMIT. When any of
                 // it failed, PostgreSQL skipped what followed, so the batch is rolled back and
                 // each unit runs again alone, where its failure is its own.
@@ -190,7 +193,7 @@ final class PostgresWriter: Sendable {
         do {
             try connections.withConnection { connection in
                 let tx = PostgresTx(connection: connection)
-                try tx.send("BEGIN", [])
+                try tx.send(Self.begin, [])
                 do {
                     try unit.run(tx)
                     try tx.checkSent()

@@ -53,7 +53,8 @@ final class SQLiteEngine: DatabaseEngine {
         }
     }
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
+    /// `oneTrip` changes nothing here: a statement is no round trip in-process.
+    func read<T: Sendable>(oneTrip: Bool, _ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         do {
             return try await readers.runIfActive { [connections] in try connections.read(body) }
         } catch let error as SQLiteError {
