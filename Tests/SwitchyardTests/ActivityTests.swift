@@ -47,6 +47,69 @@ struct ActivityTests {
         }
     }
 
+    @Test("batched entries carry their workspace's name unless they bring one, and none for an unknown workspace")
+    func batchedWorkspaceNames() async throws {
+        try await TestApp.run { app in
+            let batcher = ActivityBatcher(database: app.database, flushSize: 10_000, logger: TestDatabase.logger)
+            let workspaces: [(id: String?, name: String?)] = [
+                (app.liveWorkspace.id, nil), (app.liveWorkspace.id, "Named at the time"), ("ws_01NOSUCHWORKSPACE0000000000", nil), (nil, nil),
+            ]
+            for (index, workspace) in workspaces.enumerated() {
+                var entry = ActivityEntry(
+                    id: ID.make("act", at: app.clock.now),
+                    occurredAt: app.clock.now,
+                    actorType: "app",
+                    actorId: "app_x",
+                    actorLabel: "X",
+                    action: "batched.\(index)",
+                    workspaceId: workspace.id,
+                    appId: "app_x",
+                    outcome: .success,
+                    detail: nil
+                )
+                entry.workspaceName = workspace.name
+                batcher.add(entry)
+            }
+            try await batcher.flush()
+            var names: [String?] = []
+            for index in workspaces.indices {
+                names.append(try await app.services.activity.list(ActivityFilter(action: "batched.\(index)")).first?.workspaceName)
+            }
+            #expect(names == [app.liveWorkspace.name, "Named at the time", nil, nil])
+        }
+    }
+
+    @Test("entries are found by target through the target index, which holds only entries that name one")
+    func targetIndex() async throws {
+        try await TestDatabase.with { database in
+            let queries = [
+                "SELECT * FROM activity_entries WHERE target_id = ? ORDER BY id DESC LIMIT 50",
+                "SELECT * FROM activity_entries WHERE (app_id = ? OR target_id = ?) ORDER BY id DESC LIMIT 50",
+            ]
+            for query in queries {
+                let arguments = Array(repeating: SQLValue.text("app_1"), count: query.filter { $0 == "?" }.count)
+                let plan = try await database.write { tx in
+                    switch tx.dialect {
+                    case .postgres:
+                        // An empty table would be scanned whatever its indexes.
+                        try tx.execute("SET LOCAL enable_seqscan = off")
+                        return try tx.query("EXPLAIN (COSTS OFF) \(query)", arguments).map { try $0.string("QUERY PLAN") }
+                    case .sqlite:
+                        return try tx.query("EXPLAIN QUERY PLAN \(query)", arguments).map { try $0.string("detail") }
+                    }
+                }.joined(separator: "\n")
+                #expect(plan.contains("activity_entries_target"), "\(plan)")
+            }
+            let definition = try await database.read { tx in
+                switch tx.dialect {
+                case .postgres: try tx.queryOne("SELECT indexdef AS d FROM pg_indexes WHERE indexname = 'activity_entries_target'")
+                case .sqlite: try tx.queryOne("SELECT sql AS d FROM sqlite_master WHERE name = 'activity_entries_target'")
+                }
+            }
+            #expect(try definition?.string("d").contains("target_id IS NOT NULL") == true)
+        }
+    }
+
     @Test("CSV cells are quoted per RFC 4180 and formulas neutralised")
     func csvEscaping() {
         #expect(ActivityCSV.cell("plain") == "plain")
