@@ -38,7 +38,8 @@ final class PostgresEngine: DatabaseEngine {
     }
 
     /// A read body runs in one read-only `REPEATABLE READ` transaction, so all its statements see
-    /// one snapshot (as on SQLite) and a write in it is refused.
+    /// one snapshot (as on SQLite) and a write in it is refused; a read of one round trip in
+    /// PostgreSQL's implicit one (`PostgresRead`).
     func read<T: Sendable>(oneTrip: Bool, _ body: @escaping @Sendable (SQLTx) throws -> T) async throws -> T {
         try await threads.runIfActive { [connections] in
             try connections.withConnection { connection in try PostgresRead.run(on: connection, oneTrip: oneTrip, body) }

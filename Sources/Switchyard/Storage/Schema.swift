@@ -344,7 +344,8 @@ public enum Schema {
             "activity entries without a target",
             [
                 // Most entries name no target (every call of an app is an `app.request` entry): they
-                // need no row in the target index, which was a fifth of an entry's insert on SQLite.
+                // need no row in the target index, which was about a tenth of an entry's insert on
+                // SQLite (6.0 → 5.6 µs a row, 200 rows a statement).
                 "DROP INDEX activity_entries_target",
                 "CREATE INDEX activity_entries_target ON activity_entries (target_id, id) WHERE target_id IS NOT NULL",
             ]
