@@ -102,7 +102,11 @@ struct ActivityTests {
             }
             let definition = try await database.read { tx in
                 switch tx.dialect {
-                case .postgres: try tx.queryOne("SELECT indexdef AS d FROM pg_indexes WHERE indexname = 'activity_entries_target'")
+                // This schema's only: other tests drop theirs meanwhile.
+                case .postgres:
+                    try tx.queryOne(
+                        "SELECT indexdef AS d FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'activity_entries_target'"
+                    )
                 case .sqlite: try tx.queryOne("SELECT sql AS d FROM sqlite_master WHERE name = 'activity_entries_target'")
                 }
             }
