@@ -55,10 +55,15 @@ final class SQLiteConnection: @unchecked Sendable {
         _ = try query(sql, [])
     }
 
+    /// Set by every statement that may write (`sqlite3_stmt_readonly`: not a `SELECT`, `BEGIN`,
+    /// `SAVEPOINT` or the like), whether or not it succeeded; the writer clears it per unit.
+    var wrote = false
+
     /// Runs one statement with `arguments` bound to its `?`s and returns its rows.
     func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let statement = try prepare(sql)
         defer { sqlite3_reset(statement) }
+        if sqlite3_stmt_readonly(statement) == 0 { wrote = true }
         try bind(statement, arguments, sql: sql)
         var count: Int32 = 0
         var columns: [String]?

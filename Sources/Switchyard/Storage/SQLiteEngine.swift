@@ -115,8 +115,9 @@ final class TypedWriteUnit<T: Sendable>: WriteUnit, @unchecked Sendable {
     }
 }
 
-/// Batches waiting writes into one transaction. A unit that throws rolls back its savepoint only;
-/// the others commit together and each caller gets its own result once the commit is durable.
+/// Batches waiting writes into one transaction. A unit that throws rolls back its own changes only
+/// (`commit`); the others commit together and each caller gets its own result once the commit is
+/// durable.
 final class GroupCommitWriter: Sendable {
     private struct State {
         var pending: [WriteUnit] = []
@@ -174,36 +175,76 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
+    /// The batch in one transaction, first with no savepoints: a savepoint and its release are two
+    /// more statements per unit, and every page a unit first touches is copied into the
+    /// savepoint's journal. A unit that throws having changed nothing (a 404, a 403, a 422) leaves
+    /// nothing to undo, so the batch goes on. One that throws after a statement that may have
+    /// written rolls the batch back, and the batch runs again with a savepoint per unit, where a
+    /// unit that throws rolls back its own changes only. Measured (`switchyard-bench storage`, 64
+    /// writers, alternating binaries): 98–99k units/s with a savepoint per unit, 121–127k without.
     private func commit(_ batch: [WriteUnit]) {
-        var outcomes = [Error?](repeating: nil, count: batch.count)
-        let tx = SQLiteTx(connection: connection)
         do {
-            // IMMEDIATE: take the write lock now, waiting (busy timeout) for another process's.
-            try connection.run("BEGIN IMMEDIATE")
-            do {
-                for (index, unit) in batch.enumerated() {
-                    try connection.run("SAVEPOINT unit")
-                    do {
-                        try unit.run(tx)
-                    } catch {
-                        // Some errors (disk full, I/O) make SQLite undo the whole transaction:
-                        // then the batch fails with that error, not with "no such savepoint".
-                        if connection.isAutocommit { throw error }
-                        outcomes[index] = SQLiteEngine.map(error)
-                        try connection.run("ROLLBACK TO SAVEPOINT unit")
-                    }
-                    try connection.run("RELEASE SAVEPOINT unit")
-                }
-                try connection.run("COMMIT")
-            } catch {
-                try? connection.run("ROLLBACK")
-                throw error
-            }
+            if try commitWithoutSavepoints(batch) { return }
+            try commitWithSavepoints(batch)
         } catch {
             logger.error("sqlite group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
             let mapped = SQLiteEngine.map(error)
             for unit in batch { unit.finish(mapped) }
-            return
+        }
+    }
+
+    /// Whether the batch committed; false when a unit's failure left something to undo (the
+    /// transaction is rolled back, and no unit was told anything).
+    private func commitWithoutSavepoints(_ batch: [WriteUnit]) throws -> Bool {
+        var outcomes = [Error?](repeating: nil, count: batch.count)
+        let tx = SQLiteTx(connection: connection)
+        // IMMEDIATE: take the write lock now, waiting (busy timeout) for another process's.
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            for (index, unit) in batch.enumerated() {
+                connection.wrote = false
+                do {
+                    try unit.run(tx)
+                } catch {
+                    if connection.isAutocommit { throw error }
+                    if connection.wrote {
+                        try connection.run("ROLLBACK")
+                        return false
+                    }
+                    outcomes[index] = SQLiteEngine.map(error)
+                }
+            }
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
+        }
+        for (index, unit) in batch.enumerated() { unit.finish(outcomes[index]) }
+        return true
+    }
+
+    private func commitWithSavepoints(_ batch: [WriteUnit]) throws {
+        var outcomes = [Error?](repeating: nil, count: batch.count)
+        let tx = SQLiteTx(connection: connection)
+        try connection.run("BEGIN IMMEDIATE")
+        do {
+            for (index, unit) in batch.enumerated() {
+                try connection.run("SAVEPOINT unit")
+                do {
+                    try unit.run(tx)
+                } catch {
+                    // Some errors (disk full, I/O) make SQLite undo the whole transaction:
+                    // then the batch fails with that error, not with "no such savepoint".
+                    if connection.isAutocommit { throw error }
+                    outcomes[index] = SQLiteEngine.map(error)
+                    try connection.run("ROLLBACK TO SAVEPOINT unit")
+                }
+                try connection.run("RELEASE SAVEPOINT unit")
+            }
+            try connection.run("COMMIT")
+        } catch {
+            try? connection.run("ROLLBACK")
+            throw error
         }
         for (index, unit) in batch.enumerated() { unit.finish(outcomes[index]) }
     }
