@@ -184,8 +184,35 @@ final class GroupCommitWriter: Sendable {
     /// writers, alternating binaries): 98–99k units/s with a savepoint per unit, 121–127k without.
     private func commit(_ batch: [WriteUnit]) {
         do {
-            if try commitWithoutSavepoints(batch) { return }
-            try commitWithSavepoints(batch)
+            do {
+                try transaction(batch) { unit, tx in
+                    connection.wrote = false
+                    do {
+                        try unit.run(tx)
+                        return nil
+                    } catch {
+                        if connection.isAutocommit { throw error }
+                        if connection.wrote { throw NeedsSavepoints() }
+                        return SQLiteEngine.map(error)
+                    }
+                }
+            } catch is NeedsSavepoints {
+                try transaction(batch) { unit, tx in
+                    try connection.run("SAVEPOINT unit")
+                    var outcome: Error?
+                    do {
+                        try unit.run(tx)
+                    } catch {
+                        // Some errors (disk full, I/O) make SQLite undo the whole transaction:
+                        // then the batch fails with that error, not with "no such savepoint".
+                        if connection.isAutocommit { throw error }
+                        outcome = SQLiteEngine.map(error)
+                        try connection.run("ROLLBACK TO SAVEPOINT unit")
+                    }
+                    try connection.run("RELEASE SAVEPOINT unit")
+                    return outcome
+                }
+            }
         } catch {
             logger.error("sqlite group commit failed", metadata: ["error": "\(error)", "units": "\(batch.count)"])
             let mapped = SQLiteEngine.map(error)
@@ -193,59 +220,25 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    /// Whether the batch committed; false when a unit's failure left something to undo (the
-    /// transaction is rolled back, and no unit was told anything).
-    private func commitWithoutSavepoints(_ batch: [WriteUnit]) throws -> Bool {
-        var outcomes = [Error?](repeating: nil, count: batch.count)
+    /// A unit threw after it may have written, with no savepoint to undo it by.
+    private struct NeedsSavepoints: Error {}
+
+    /// The batch in one transaction, `step` running each unit and answering its outcome; then
+    /// each unit is told its outcome. A throw from `step`, BEGIN or COMMIT rolls the whole
+    /// transaction back and is rethrown, and no unit is told anything.
+    private func transaction(_ batch: [WriteUnit], _ step: (WriteUnit, SQLiteTx) throws -> Error?) throws {
+        var outcomes: [Error?] = []
+        outcomes.reserveCapacity(batch.count)
         let tx = SQLiteTx(connection: connection)
         // IMMEDIATE: take the write lock now, waiting (busy timeout) for another process's.
         try connection.run("BEGIN IMMEDIATE")
         do {
-            for (index, unit) in batch.enumerated() {
-                connection.wrote = false
-                do {
-                    try unit.run(tx)
-                } catch {
-                    if connection.isAutocommit { throw error }
-                    if connection.wrote {
-                        try connection.run("ROLLBACK")
-                        return false
-                    }
-                    outcomes[index] = SQLiteEngine.map(error)
-                }
-            }
+            for unit in batch { outcomes.append(try step(unit, tx)) }
             try connection.run("COMMIT")
         } catch {
             try? connection.run("ROLLBACK")
             throw error
         }
-        for (index, unit) in batch.enumerated() { unit.finish(outcomes[index]) }
-        return true
-    }
-
-    private func commitWithSavepoints(_ batch: [WriteUnit]) throws {
-        var outcomes = [Error?](repeating: nil, count: batch.count)
-        let tx = SQLiteTx(connection: connection)
-        try connection.run("BEGIN IMMEDIATE")
-        do {
-            for (index, unit) in batch.enumerated() {
-                try connection.run("SAVEPOINT unit")
-                do {
-                    try unit.run(tx)
-                } catch {
-                    // Some errors (disk full, I/O) make SQLite undo the whole transaction:
-                    // then the batch fails with that error, not with "no such savepoint".
-                    if connection.isAutocommit { throw error }
-                    outcomes[index] = SQLiteEngine.map(error)
-                    try connection.run("ROLLBACK TO SAVEPOINT unit")
-                }
-                try connection.run("RELEASE SAVEPOINT unit")
-            }
-            try connection.run("COMMIT")
-        } catch {
-            try? connection.run("ROLLBACK")
-            throw error
-        }
-        for (index, unit) in batch.enumerated() { unit.finish(outcomes[index]) }
+        for (unit, outcome) in zip(batch, outcomes) { unit.finish(outcome) }
     }
 }
